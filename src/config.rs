@@ -1,1 +1,524 @@
-//! TODO
+//! The server's TOML configuration file (`strongroom server --config FILE`): this node's id,
+//! addresses and data directory, the cluster's peers, Raft tuning and request limits.
+//!
+//! Unknown keys are errors (a typo must not silently fall back to a default). [`ServerConfig::load`]
+//! and [`ServerConfig::from_toml_str`] parse and then [`ServerConfig::validate`].
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Vault's default `max_request_size`: 32 MiB.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
+
+/// Smallest accepted `max_request_bytes`.
+const MIN_MAX_REQUEST_BYTES: usize = 1024;
+
+/// Why a config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not valid TOML for this schema; toml's message names the key and line.
+    #[error("invalid config file: {0}")]
+    Parse(String),
+    /// Parsed, but a value breaks a rule.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// One server's configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// This node's Raft id (> 0, unique in the cluster).
+    pub node_id: u64,
+    /// Where this node keeps its Raft log and state machine.
+    #[serde(serialize_with = "path_lossy")]
+    pub data_dir: PathBuf,
+    /// HTTP (Vault API) listen address, `host:port`.
+    pub api_addr: String,
+    /// gRPC (node-to-node and client gRPC) listen address, `host:port`.
+    pub cluster_addr: String,
+    /// `tracing` filter directive, e.g. `"info"` or `"strongroom=debug"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<String>,
+    /// Largest request body accepted, in bytes (Vault's default: 32 MiB).
+    #[serde(default = "default_max_request_bytes")]
+    pub max_request_bytes: usize,
+    /// Raft timing and log compaction.
+    #[serde(default)]
+    pub raft: RaftTuning,
+    /// Every voter of the cluster, this node included.
+    pub peers: Vec<PeerConfig>,
+}
+
+/// One member of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// Its Raft id.
+    pub id: u64,
+    /// Its HTTP address, `host:port`.
+    pub api_addr: String,
+    /// Its gRPC address, `host:port`.
+    pub cluster_addr: String,
+}
+
+/// Raft timing and log compaction settings (`[raft]`); every field is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftTuning {
+    /// Leader heartbeat period.
+    pub heartbeat_interval_ms: u64,
+    /// Lower bound of the randomized election timeout.
+    pub election_timeout_min_ms: u64,
+    /// Upper bound of the randomized election timeout.
+    pub election_timeout_max_ms: u64,
+    /// Take a snapshot after this many applied entries.
+    pub snapshot_logs_since_last: u64,
+    /// Entries kept after a snapshot (for slow followers).
+    pub max_in_snapshot_log_to_keep: u64,
+    /// Log entries purged per batch.
+    pub purge_batch_size: u64,
+}
+
+impl Default for RaftTuning {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 400,
+            election_timeout_max_ms: 800,
+            snapshot_logs_since_last: 10_000,
+            max_in_snapshot_log_to_keep: 1_000,
+            purge_batch_size: 256,
+        }
+    }
+}
+
+fn default_max_request_bytes() -> usize {
+    DEFAULT_MAX_REQUEST_BYTES
+}
+
+/// Serializes a path as a string even if it is not UTF-8 (lossily), so `to_toml` cannot fail.
+fn path_lossy<S: Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.to_string_lossy())
+}
+
+impl ServerConfig {
+    /// Reads, parses and validates the file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Io`], [`ConfigError::Parse`] (naming the file) or [`ConfigError::Invalid`].
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml_str(&text).map_err(|err| match err {
+            ConfigError::Parse(message) => {
+                ConfigError::Parse(format!("{}: {message}", path.display()))
+            }
+            other => other,
+        })
+    }
+
+    /// Parses and validates TOML text.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Parse`] for syntax, unknown keys or wrong types; [`ConfigError::Invalid`]
+    /// for rule violations (see [`ServerConfig::validate`]).
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let config: ServerConfig = toml::from_str(text)
+            .map_err(|err| ConfigError::Parse(err.to_string().trim_end().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the rules a parsed file must also follow: `node_id > 0`; every address is
+    /// `host:port`; peers are non-empty with unique ids and include this node with the same
+    /// addresses; `heartbeat < election min < election max`; `max_request_bytes >= 1024`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the first rule broken.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        if self.node_id == 0 {
+            return invalid("node_id must be greater than 0".into());
+        }
+        check_addr("api_addr", &self.api_addr)?;
+        check_addr("cluster_addr", &self.cluster_addr)?;
+        if self.peers.is_empty() {
+            return invalid("peers must list every node of the cluster, this one included".into());
+        }
+        let mut ids = HashSet::new();
+        for peer in &self.peers {
+            if peer.id == 0 {
+                return invalid("peer id must be greater than 0".into());
+            }
+            if !ids.insert(peer.id) {
+                return invalid(format!("peer id {} appears more than once", peer.id));
+            }
+            check_addr(&format!("peer {} api_addr", peer.id), &peer.api_addr)?;
+            check_addr(
+                &format!("peer {} cluster_addr", peer.id),
+                &peer.cluster_addr,
+            )?;
+        }
+        match self.peers.iter().find(|peer| peer.id == self.node_id) {
+            None => {
+                return invalid(format!(
+                    "peers must include this node (node_id {})",
+                    self.node_id
+                ));
+            }
+            Some(me) if me.api_addr != self.api_addr || me.cluster_addr != self.cluster_addr => {
+                return invalid(format!(
+                    "peer {} must have the same api_addr and cluster_addr as this node's top-level settings",
+                    self.node_id
+                ));
+            }
+            Some(_) => {}
+        }
+        let raft = &self.raft;
+        if raft.election_timeout_min_ms >= raft.election_timeout_max_ms {
+            return invalid(format!(
+                "raft.election_timeout_min_ms ({}) must be less than raft.election_timeout_max_ms ({})",
+                raft.election_timeout_min_ms, raft.election_timeout_max_ms
+            ));
+        }
+        if raft.heartbeat_interval_ms == 0
+            || raft.heartbeat_interval_ms >= raft.election_timeout_min_ms
+        {
+            return invalid(format!(
+                "raft.heartbeat_interval_ms ({}) must be greater than 0 and less than raft.election_timeout_min_ms ({})",
+                raft.heartbeat_interval_ms, raft.election_timeout_min_ms
+            ));
+        }
+        let integers = [
+            ("node_id", self.node_id),
+            ("raft.heartbeat_interval_ms", raft.heartbeat_interval_ms),
+            ("raft.election_timeout_max_ms", raft.election_timeout_max_ms),
+            (
+                "raft.snapshot_logs_since_last",
+                raft.snapshot_logs_since_last,
+            ),
+            (
+                "raft.max_in_snapshot_log_to_keep",
+                raft.max_in_snapshot_log_to_keep,
+            ),
+            ("raft.purge_batch_size", raft.purge_batch_size),
+            (
+                "max_request_bytes",
+                u64::try_from(self.max_request_bytes).unwrap_or(u64::MAX),
+            ),
+        ];
+        let peer_ids = self.peers.iter().map(|peer| ("peer id", peer.id));
+        if let Some((name, value)) = integers
+            .into_iter()
+            .chain(peer_ids)
+            .find(|&(_, value)| i64::try_from(value).is_err())
+        {
+            return invalid(format!(
+                "{name} ({value}) must be at most {} (a TOML integer)",
+                i64::MAX
+            ));
+        }
+        if self.max_request_bytes < MIN_MAX_REQUEST_BYTES {
+            return invalid(format!(
+                "max_request_bytes ({}) must be at least {MIN_MAX_REQUEST_BYTES}",
+                self.max_request_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// The config as TOML text that [`ServerConfig::from_toml_str`] reads back (used by
+    /// `strongroom dev` to write each node's file).
+    ///
+    /// # Panics
+    ///
+    /// If an integer exceeds `i64::MAX` (TOML's range), which [`ServerConfig::validate`] rejects.
+    pub fn to_toml(&self) -> String {
+        // Fields are strings, integers, a table and an array of tables, and the path is written
+        // lossily: the only failure left is an integer above i64::MAX, which `validate` rejects.
+        toml::to_string(self).expect("a ServerConfig that passes validate() serializes to TOML")
+    }
+}
+
+/// Accepts `SocketAddr` syntax (`127.0.0.1:8200`, `[::1]:8200`) or `host:port` with a non-empty
+/// host name (`localhost:8200`, `vault-1.internal:8201`).
+fn check_addr(field: &str, addr: &str) -> Result<(), ConfigError> {
+    if addr.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let valid = match addr.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+                && port.parse::<u16>().is_ok()
+        }
+        None => false,
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "{field} {addr:?} is not a host:port address"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = r#"
+node_id = 2
+data_dir = "/var/lib/strongroom"
+api_addr = "10.0.0.2:8200"
+cluster_addr = "10.0.0.2:8201"
+log_level = "info"
+max_request_bytes = 1048576
+
+[raft]
+heartbeat_interval_ms = 50
+election_timeout_min_ms = 300
+
+[[peers]]
+id = 1
+api_addr = "10.0.0.1:8200"
+cluster_addr = "10.0.0.1:8201"
+
+[[peers]]
+id = 2
+api_addr = "10.0.0.2:8200"
+cluster_addr = "10.0.0.2:8201"
+
+[[peers]]
+id = 3
+api_addr = "vault-3.internal:8200"
+cluster_addr = "vault-3.internal:8201"
+"#;
+
+    fn parse(text: &str) -> Result<ServerConfig, ConfigError> {
+        ServerConfig::from_toml_str(text)
+    }
+
+    /// A change to a valid config that breaks one rule.
+    type Edit = fn(&mut ServerConfig);
+
+    fn invalid_message(edit: Edit) -> String {
+        let mut config = parse(VALID).unwrap();
+        edit(&mut config);
+        match config.validate() {
+            Err(ConfigError::Invalid(message)) => message,
+            other => panic!("expected Invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn full_file_parses_with_defaults() {
+        let config = parse(VALID).unwrap();
+        assert_eq!(config.node_id, 2);
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/strongroom"));
+        assert_eq!(config.log_level.as_deref(), Some("info"));
+        assert_eq!(config.max_request_bytes, 1_048_576);
+        assert_eq!(config.raft.heartbeat_interval_ms, 50);
+        assert_eq!(config.raft.election_timeout_min_ms, 300);
+        assert_eq!(
+            config.raft.election_timeout_max_ms, 800,
+            "unset fields keep their defaults"
+        );
+        assert_eq!(config.raft.purge_batch_size, 256);
+        assert_eq!(config.peers.len(), 3);
+        assert_eq!(config.peers[2].api_addr, "vault-3.internal:8200");
+    }
+
+    #[test]
+    fn minimal_file_uses_defaults() {
+        let text = r#"
+node_id = 1
+data_dir = "data"
+api_addr = "localhost:8200"
+cluster_addr = "localhost:8201"
+peers = [{ id = 1, api_addr = "localhost:8200", cluster_addr = "localhost:8201" }]
+"#;
+        let config = parse(text).unwrap();
+        assert_eq!(config.raft, RaftTuning::default());
+        assert_eq!(config.max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
+        assert_eq!(config.log_level, None);
+    }
+
+    #[test]
+    fn to_toml_round_trips() {
+        let config = parse(VALID).unwrap();
+        let back = parse(&config.to_toml()).unwrap();
+        assert_eq!(back.peers, config.peers);
+        assert_eq!(back.raft, config.raft);
+        assert_eq!(back.data_dir, config.data_dir);
+        assert_eq!(back.log_level, config.log_level);
+        assert_eq!(back.max_request_bytes, config.max_request_bytes);
+    }
+
+    #[test]
+    fn load_reads_a_file_and_names_it_in_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, VALID).unwrap();
+        assert_eq!(ServerConfig::load(&path).unwrap().node_id, 2);
+        let missing = dir.path().join("missing.toml");
+        let err = ServerConfig::load(&missing).unwrap_err();
+        assert!(matches!(err, ConfigError::Io { .. }));
+        assert!(err.to_string().contains("missing.toml"));
+        std::fs::write(&path, "node_id = ").unwrap();
+        let err = ServerConfig::load(&path).unwrap_err();
+        assert!(matches!(err, ConfigError::Parse(_)));
+        assert!(err.to_string().contains("node.toml"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name() {
+        let cases = [
+            (
+                VALID.replacen("node_id = 2", "node_id = 2\nnode_name = \"x\"", 1),
+                "node_name",
+            ),
+            (
+                VALID.replacen("id = 3\n", "id = 3\nweight = 1\n", 1),
+                "weight",
+            ),
+            (
+                VALID.replacen("[raft]\n", "[raft]\nheartbeat_ms = 10\n", 1),
+                "heartbeat_ms",
+            ),
+        ];
+        for (text, key) in cases {
+            match parse(&text) {
+                Err(ConfigError::Parse(message)) => {
+                    assert!(message.contains(key), "{key} not named in: {message}");
+                    assert!(message.contains("line"), "no line in: {message}");
+                }
+                other => panic!("{key}: expected Parse, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_types_and_missing_fields_are_rejected() {
+        for text in [
+            VALID.replacen("node_id = 2", "node_id = \"two\"", 1),
+            VALID.replacen(
+                "heartbeat_interval_ms = 50",
+                "heartbeat_interval_ms = -5",
+                1,
+            ),
+            VALID.replacen("api_addr = \"10.0.0.2:8200\"\n", "", 1),
+            VALID.replacen(
+                "max_request_bytes = 1048576",
+                "max_request_bytes = \"1MiB\"",
+                1,
+            ),
+        ] {
+            assert!(
+                matches!(parse(&text), Err(ConfigError::Parse(_))),
+                "accepted: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn validation_rules() {
+        let cases: [(Edit, &str); 17] = [
+            (|c| c.node_id = 0, "node_id must be greater than 0"),
+            (|c| c.api_addr = "10.0.0.2".into(), "api_addr"),
+            (|c| c.cluster_addr = ":8201".into(), "cluster_addr"),
+            (|c| c.api_addr = "http://10.0.0.2:8200".into(), "api_addr"),
+            (|c| c.api_addr = "host:99999".into(), "api_addr"),
+            (|c| c.peers.clear(), "peers must list"),
+            (|c| c.peers[0].id = 3, "peer id 3 appears more than once"),
+            (
+                |c| c.peers[0].cluster_addr = "nope".into(),
+                "peer 1 cluster_addr",
+            ),
+            (
+                |c| c.peers.retain(|p| p.id != 2),
+                "peers must include this node",
+            ),
+            (
+                |c| c.peers[1].api_addr = "10.0.0.9:8200".into(),
+                "same api_addr",
+            ),
+            (
+                |c| c.peers[1].cluster_addr = "10.0.0.9:8201".into(),
+                "and cluster_addr",
+            ),
+            (
+                |c| c.raft.election_timeout_max_ms = 300,
+                "election_timeout_min_ms (300) must be less",
+            ),
+            (
+                |c| c.raft.heartbeat_interval_ms = 300,
+                "heartbeat_interval_ms (300)",
+            ),
+            (
+                |c| c.raft.heartbeat_interval_ms = 0,
+                "heartbeat_interval_ms (0)",
+            ),
+            (
+                |c| c.max_request_bytes = 1023,
+                "max_request_bytes (1023) must be at least 1024",
+            ),
+            (
+                |c| c.raft.purge_batch_size = u64::MAX,
+                "raft.purge_batch_size",
+            ),
+            (|c| c.peers[0].id = u64::MAX, "peer id"),
+        ];
+        for (edit, expected) in cases {
+            let message = invalid_message(edit);
+            assert!(
+                message.contains(expected),
+                "{expected:?} not in {message:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn accepted_address_forms() {
+        for addr in [
+            "127.0.0.1:8200",
+            "[::1]:8200",
+            "localhost:8200",
+            "vault-1.example.com:443",
+            "0.0.0.0:0",
+        ] {
+            check_addr("api_addr", addr).unwrap();
+        }
+        for addr in [
+            "",
+            "localhost",
+            "localhost:",
+            ":80",
+            "local host:80",
+            "[::1]",
+            "a:b",
+        ] {
+            assert!(check_addr("api_addr", addr).is_err(), "accepted {addr:?}");
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The two keys only `seal` creates: the unseal key (split into shares, never stored) and the root
+//! key (stored wrapped by the unseal key; it wraps the barrier's keyring).
+//!
+//! Both live in wiped buffers, cannot be cloned or serialized, and print as `<redacted>`.
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use crate::crypto::random_bytes;
+
+/// Length in bytes of both keys.
+pub const KEY_LEN: usize = 32;
+
+/// The key recovered from a quorum of shares; it decrypts the root key.
+pub struct UnsealKey(Zeroizing<[u8; KEY_LEN]>);
+
+impl UnsealKey {
+    pub(super) fn from_bytes(bytes: Zeroizing<[u8; KEY_LEN]>) -> Self {
+        Self(bytes)
+    }
+
+    pub(super) fn as_bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for UnsealKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UnsealKey(<redacted>)")
+    }
+}
+
+/// The key that encrypts the barrier's keyring (`core/keyring`); it is stored wrapped by the
+/// unseal key at `core/root-key`.
+pub struct RootKey(Zeroizing<[u8; KEY_LEN]>);
+
+impl RootKey {
+    /// A fresh random root key from the OS CSPRNG.
+    pub fn generate() -> Self {
+        Self(random_bytes())
+    }
+
+    pub(super) fn from_bytes(bytes: Zeroizing<[u8; KEY_LEN]>) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw key, for the barrier to open and seal its keyring.
+    pub(crate) fn as_bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RootKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RootKey(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_redacted() {
+        let root = RootKey::generate();
+        let unseal = UnsealKey::from_bytes(random_bytes());
+        assert_eq!(format!("{root:?}"), "RootKey(<redacted>)");
+        assert_eq!(format!("{unseal:?}"), "UnsealKey(<redacted>)");
+        assert!(!format!("{root:?}").contains(&hex::encode(root.as_bytes())));
+        assert!(!format!("{unseal:#?}").contains(&hex::encode(unseal.as_bytes())));
+    }
+
+    #[test]
+    fn generated_root_keys_differ() {
+        assert_ne!(
+            RootKey::generate().as_bytes(),
+            RootKey::generate().as_bytes()
+        );
+    }
+}
