@@ -1,18 +1,173 @@
-//! The composition root: opens the replicated store, builds the core, and serves the HTTP and gRPC
-//! listeners until shutdown. (Being written; the signature below is the contract `cli` calls.)
+//! The composition root: starts the replicated store node, builds the core, and serves the
+//! cluster gRPC port (Raft, Propose, ReadIndex) and the HTTP API until SIGINT or SIGTERM.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use strongroom_raft::NodeConfig;
+use strongroom_raft::NodeInfo;
+use strongroom_raft::RaftNode;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::config::ServerConfig;
+use crate::core::Core;
+use crate::core::NodeAddresses;
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// Startup failed.
-    #[error("{0}")]
-    Startup(String),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The store node failed to start.
+    #[error(transparent)]
+    Store(#[from] strongroom_raft::StoreError),
+    /// A listener failed while serving.
+    #[error("{listener} listener failed: {message}")]
+    Serve {
+        /// Which listener.
+        listener: &'static str,
+        /// What happened.
+        message: String,
+    },
+}
+
+fn node_config(config: &ServerConfig) -> NodeConfig {
+    let initial_members: BTreeMap<u64, NodeInfo> = config
+        .peers
+        .iter()
+        .map(|peer| {
+            (
+                peer.id,
+                NodeInfo {
+                    api_addr: peer.api_addr.clone(),
+                    cluster_addr: peer.cluster_addr.clone(),
+                },
+            )
+        })
+        .collect();
+    NodeConfig {
+        id: config.node_id,
+        data_dir: config.data_dir.clone(),
+        initial_members,
+        heartbeat_interval_ms: config.raft.heartbeat_interval_ms,
+        election_timeout_min_ms: config.raft.election_timeout_min_ms,
+        election_timeout_max_ms: config.raft.election_timeout_max_ms,
+        snapshot_logs_since_last: config.raft.snapshot_logs_since_last,
+        max_in_snapshot_log_to_keep: config.raft.max_in_snapshot_log_to_keep,
+        purge_batch_size: config.raft.purge_batch_size,
+    }
+}
+
+async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 /// Runs a node with `config` until SIGINT or SIGTERM.
 pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
-    let _ = config;
-    Err(ServerError::Startup("server is not wired yet".into()))
+    // Bind first: a port conflict is reported before anything else starts.
+    let cluster_listener = bind(&config.cluster_addr).await?;
+    let api_listener = bind(&config.api_addr).await?;
+    let node = RaftNode::start(node_config(&config)).await?;
+    let core = Core::new(
+        node.clone(),
+        NodeAddresses {
+            api_addr: config.api_addr.clone(),
+            cluster_addr: config.cluster_addr.clone(),
+        },
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let grpc = {
+        let mut stop = stop_rx.clone();
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(cluster_listener);
+        let service = node.grpc_service();
+        tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                })
+                .await
+                .map_err(|err| ServerError::Serve {
+                    listener: "cluster",
+                    message: err.to_string(),
+                })
+        })
+    };
+    let http = {
+        let mut stop = stop_rx.clone();
+        let app = crate::api::http::router(core.clone(), config.max_request_bytes)
+            .into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move {
+            axum::serve(api_listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                })
+                .await
+                .map_err(|err| ServerError::Serve {
+                    listener: "api",
+                    message: err.to_string(),
+                })
+        })
+    };
+    tracing::info!(
+        node_id = config.node_id,
+        api_addr = %config.api_addr,
+        cluster_addr = %config.cluster_addr,
+        "strongroom node started (sealed)"
+    );
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let results = [grpc.await, http.await];
+    node.shutdown().await;
+    for result in results {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(err),
+            Err(join) => {
+                return Err(ServerError::Serve {
+                    listener: "task",
+                    message: join.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
 }

@@ -78,7 +78,11 @@ mod tests {
 
     #[test]
     fn round_trips_with_version_byte() {
-        let sample = Sample { name: "a/b".into(), revision: 7, value: vec![1, 2, 3] };
+        let sample = Sample {
+            name: "a/b".into(),
+            revision: 7,
+            value: vec![1, 2, 3],
+        };
         let bytes = encode(&sample);
         assert_eq!(bytes[0], FORMAT_VERSION);
         assert_eq!(decode::<Sample>(&bytes).unwrap(), sample);
@@ -89,10 +93,19 @@ mod tests {
         let mut bytes = encode(&5u64);
         assert!(matches!(decode::<u64>(&[]), Err(CodecError::Empty)));
         bytes[0] = 99;
-        assert!(matches!(decode::<u64>(&bytes), Err(CodecError::UnsupportedVersion(99))));
+        assert!(matches!(
+            decode::<u64>(&bytes),
+            Err(CodecError::UnsupportedVersion(99))
+        ));
         let mut bytes = encode(&5u64);
         bytes.push(0);
-        assert!(matches!(decode::<u64>(&bytes), Err(CodecError::Trailing(1))));
-        assert!(matches!(decode::<Sample>(&[FORMAT_VERSION, 0xff]), Err(CodecError::Malformed(_))));
+        assert!(matches!(
+            decode::<u64>(&bytes),
+            Err(CodecError::Trailing(1))
+        ));
+        assert!(matches!(
+            decode::<Sample>(&[FORMAT_VERSION, 0xff]),
+            Err(CodecError::Malformed(_))
+        ));
     }
 }

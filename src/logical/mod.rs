@@ -1,1 +1,32 @@
-//! TODO
+//! The engine contract: what a secrets engine or auth method sees of a request, what it returns,
+//! and the storage it may use. Engines import this module and nothing else of the vault: no
+//! barrier, no raft, no core.
+
+pub mod duration;
+mod error;
+pub mod time;
+
+mod request;
+mod response;
+mod storage;
+#[cfg(test)]
+pub mod testing;
+
+pub use error::LogicalError;
+pub use request::Operation;
+pub use request::Request;
+pub use response::Response;
+pub use storage::Storage;
+pub use storage::StorageError;
+pub use storage::list_children;
+
+/// A secrets engine: handles requests for paths under its mount, reading and staging writes
+/// through the storage view it is given. Writes reach disk only if the whole request commits.
+pub trait Backend: Send + Sync {
+    /// Handles one request. `request.path` is relative to the mount (no leading slash).
+    fn handle(
+        &self,
+        request: &Request,
+        storage: &mut dyn Storage,
+    ) -> Result<Response, LogicalError>;
+}

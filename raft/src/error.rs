@@ -1,0 +1,37 @@
+//! The store's error type: what callers of [`crate::RaftNode`] and [`crate::StoreReader`] see.
+
+use std::io;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No leader is known (an election is under way or a quorum is unreachable).
+    #[error("no raft leader is available")]
+    NoLeader,
+    /// The leader (or a quorum) could not be reached or refused; nothing was committed.
+    #[error("raft cluster is unavailable: {0}")]
+    Unavailable(String),
+    /// A proposal may or may not have committed (the connection or leadership was lost after it
+    /// was handed over). Retrying could apply it twice.
+    #[error("outcome of the write is unknown: {0}")]
+    Indeterminate(String),
+    /// Waiting for the local state machine to catch up took too long.
+    #[error("timed out waiting for the local state to reach index {0}")]
+    ApplyTimeout(u64),
+    /// Local storage failed.
+    #[error("storage error: {0}")]
+    Storage(#[from] io::Error),
+    /// The Raft node has stopped.
+    #[error("raft node stopped: {0}")]
+    Fatal(String),
+    /// Starting the node failed.
+    #[error("cannot start raft node: {0}")]
+    Startup(String),
+}
+
+impl StoreError {
+    /// True when the caller may retry the same operation: nothing was committed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::NoLeader | StoreError::Unavailable(_))
+    }
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, clippy, unit tests of both crates (incl. openraft's storage
+# conformance suite), and the integration tests that start real node processes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strongroom-target}"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked

@@ -1,0 +1,123 @@
+//! The Vault-compatible HTTP API: every route under `/v1/`, Vault's response envelope, `LIST`
+//! and `?list=true`, 204 for writes without data, `{"errors": [...]}` for every failure.
+//!
+//! The seal endpoints (`sys/init`, `sys/unseal`, `sys/seal-status`, `sys/health`, `sys/leader`)
+//! are served here without a token, as in Vault; everything else goes through the core pipeline.
+
+mod error;
+mod request;
+mod sys;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::Method;
+use axum::http::StatusCode;
+use axum::http::Uri;
+use axum::response::IntoResponse;
+use axum::response::Response;
+use serde_json::Value;
+use serde_json::json;
+
+pub use self::error::ApiError;
+use crate::core::Core;
+use crate::core::request::ClientRequest;
+use crate::logical::Operation;
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct HttpState {
+    core: Arc<Core>,
+    max_request_bytes: usize,
+}
+
+/// The router serving the whole API.
+pub fn router(core: Arc<Core>, max_request_bytes: usize) -> Router {
+    Router::new().fallback(dispatch).with_state(HttpState {
+        core,
+        max_request_bytes,
+    })
+}
+
+async fn dispatch(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match serve(&state, peer, method, uri, headers, body).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn serve(
+    state: &HttpState,
+    peer: SocketAddr,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let path = request::normalize_path(uri.path())?;
+    let query = request::query(&uri)?;
+    let bytes = request::read_body(body, &headers, state.max_request_bytes).await?;
+    if let Some(response) =
+        sys::serve_unauthenticated(&state.core, &method, &path, &query, &bytes).await?
+    {
+        return Ok(response);
+    }
+    let operation = request::operation(&method, &query)?;
+    let data = request::json_object(&bytes)?;
+    // A trailing slash matters only to LIST (`metadata/` vs `metadata/app`).
+    let path = if operation == Operation::List {
+        path
+    } else {
+        path.trim_end_matches('/').to_string()
+    };
+    let client_request = ClientRequest {
+        operation,
+        path,
+        token: request::token(&headers),
+        data,
+        query,
+        remote_address: Some(peer.ip().to_string()),
+        consistency: request::consistency(&headers)?,
+    };
+    let handled = state.core.handle(client_request).await;
+    let response = handled.result?;
+    Ok(envelope(&handled.request_id, response))
+}
+
+/// Vault's success envelope, or 204 when there is nothing to say.
+fn envelope(request_id: &str, response: crate::logical::Response) -> Response {
+    let status = response
+        .status
+        .and_then(|code| StatusCode::from_u16(code).ok());
+    if response.data.is_none() && response.warnings.is_empty() {
+        return match status {
+            Some(StatusCode::NOT_FOUND) => error::error_response(404, Vec::new()),
+            Some(code) => code.into_response(),
+            None => StatusCode::NO_CONTENT.into_response(),
+        };
+    }
+    let body = json!({
+        "request_id": request_id,
+        "lease_id": "",
+        "renewable": false,
+        "lease_duration": 0,
+        "data": response.data.map(Value::Object),
+        "wrap_info": Value::Null,
+        "warnings": if response.warnings.is_empty() { Value::Null } else { json!(response.warnings) },
+        "auth": Value::Null,
+    });
+    (status.unwrap_or(StatusCode::OK), Json(body)).into_response()
+}

@@ -1,0 +1,197 @@
+//! Parsing HTTP requests: the path (normalized, refused if it climbs with `..`), the method as a
+//! logical operation, the token, the query, the consistency header and the JSON body.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::http::Method;
+use axum::http::Uri;
+use serde_json::Map;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use super::error::ApiError;
+use crate::core::request::Consistency;
+use crate::logical::Operation;
+
+/// The header that selects read freshness.
+pub const CONSISTENCY_HEADER: &str = "x-strongroom-consistency";
+
+/// The path after `/v1/` with duplicate slashes removed; `None` if it is outside `/v1/` or has
+/// a `.` or `..` segment.
+pub fn normalize_path(raw: &str) -> Result<String, ApiError> {
+    let Some(rest) = raw.strip_prefix("/v1/") else {
+        return Err(ApiError::BadRequest(
+            "unsupported path: the API lives under /v1/".into(),
+        ));
+    };
+    let segments: Vec<&str> = rest
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .collect();
+    if segments
+        .iter()
+        .any(|segment| *segment == "." || *segment == "..")
+    {
+        return Err(ApiError::BadRequest(
+            "invalid path: '.' and '..' segments are not allowed".into(),
+        ));
+    }
+    let mut path = segments.join("/");
+    if rest.ends_with('/') && !path.is_empty() {
+        path.push('/');
+    }
+    Ok(path)
+}
+
+/// Maps the HTTP method (and `?list=true`) to a logical operation.
+pub fn operation(method: &Method, query: &BTreeMap<String, String>) -> Result<Operation, ApiError> {
+    let listing = query
+        .get("list")
+        .is_some_and(|value| value == "true" || value == "1");
+    Ok(match method.as_str() {
+        "GET" | "HEAD" if listing => Operation::List,
+        "GET" | "HEAD" => Operation::Read,
+        "LIST" => Operation::List,
+        "POST" | "PUT" => Operation::Update,
+        "PATCH" => Operation::Patch,
+        "DELETE" => Operation::Delete,
+        _ => return Err(ApiError::MethodNotAllowed),
+    })
+}
+
+/// The query parameters (last value wins).
+pub fn query(uri: &Uri) -> Result<BTreeMap<String, String>, ApiError> {
+    let Some(raw) = uri.query() else {
+        return Ok(BTreeMap::new());
+    };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
+        .map_err(|_| ApiError::BadRequest("malformed query string".into()))?;
+    Ok(pairs.into_iter().collect())
+}
+
+/// The token from `X-Vault-Token`, or `Authorization: Bearer`.
+pub fn token(headers: &HeaderMap) -> Option<Zeroizing<String>> {
+    if let Some(value) = headers
+        .get("x-vault-token")
+        .and_then(|value| value.to_str().ok())
+    {
+        let value = value.trim();
+        if !value.is_empty() {
+            return Some(Zeroizing::new(value.to_string()));
+        }
+    }
+    let bearer = headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?
+        .trim();
+    (!bearer.is_empty()).then(|| Zeroizing::new(bearer.to_string()))
+}
+
+/// The consistency the client asked for.
+pub fn consistency(headers: &HeaderMap) -> Result<Consistency, ApiError> {
+    match headers
+        .get(CONSISTENCY_HEADER)
+        .map(|value| value.to_str().map(str::to_ascii_lowercase))
+    {
+        None => Ok(Consistency::Linearizable),
+        Some(Ok(value)) if value == "stale" => Ok(Consistency::Stale),
+        Some(Ok(value)) if value == "linearizable" => Ok(Consistency::Linearizable),
+        _ => Err(ApiError::BadRequest(format!(
+            "{CONSISTENCY_HEADER} must be 'stale' or 'linearizable'"
+        ))),
+    }
+}
+
+/// Reads the body up to `limit` bytes.
+pub async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get("content-length")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(ApiError::TooLarge);
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::TooLarge)
+}
+
+/// Parses a JSON object body (empty body = empty object). Anything but an object is refused.
+pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::BadRequest(
+            "request body must be a JSON object".into(),
+        )),
+        Err(err) => Err(ApiError::BadRequest(format!(
+            "failed to parse JSON input: {}",
+            err.classify_message()
+        ))),
+    }
+}
+
+/// A JSON error description without the offending input (it may hold a secret).
+trait ClassifyMessage {
+    fn classify_message(&self) -> String;
+}
+
+impl ClassifyMessage for serde_json::Error {
+    fn classify_message(&self) -> String {
+        let what = match self.classify() {
+            serde_json::error::Category::Io => "I/O error",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "invalid data",
+            serde_json::error::Category::Eof => "unexpected end of input",
+        };
+        format!("{what} at line {} column {}", self.line(), self.column())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalized_and_climbing_is_refused() {
+        assert_eq!(
+            normalize_path("/v1/secret//data/app").unwrap(),
+            "secret/data/app"
+        );
+        assert_eq!(
+            normalize_path("/v1/secret/metadata/").unwrap(),
+            "secret/metadata/"
+        );
+        assert!(normalize_path("/v1/secret/../sys/seal").is_err());
+        assert!(normalize_path("/v2/x").is_err());
+    }
+
+    #[test]
+    fn methods_map_to_operations() {
+        let mut query = BTreeMap::new();
+        assert_eq!(operation(&Method::GET, &query).unwrap(), Operation::Read);
+        assert_eq!(
+            operation(&Method::from_bytes(b"LIST").unwrap(), &query).unwrap(),
+            Operation::List
+        );
+        query.insert("list".into(), "true".into());
+        assert_eq!(operation(&Method::GET, &query).unwrap(), Operation::List);
+        assert!(operation(&Method::from_bytes(b"BREW").unwrap(), &query).is_err());
+    }
+
+    #[test]
+    fn bodies_must_be_json_objects() {
+        assert!(json_object(b"").unwrap().is_empty());
+        assert!(json_object(b"{\"a\":1}").is_ok());
+        assert!(json_object(b"[1]").is_err());
+        let err = json_object(b"{\"password\": \"hunter2").unwrap_err();
+        assert!(!format!("{err:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,150 @@
+//! The unauthenticated seal and status endpoints: `sys/init`, `sys/unseal`, `sys/seal-status`,
+//! `sys/health` (with Vault's status codes and query overrides) and `sys/leader`. They answer
+//! while sealed.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::http::Method;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::request::json_object;
+use crate::core::Core;
+
+/// `sys/init` body.
+#[derive(Deserialize)]
+struct InitRequest {
+    secret_shares: Option<u32>,
+    secret_threshold: Option<u32>,
+    #[serde(default)]
+    pgp_keys: Option<serde_json::Value>,
+    #[serde(default)]
+    root_token_pgp_key: Option<String>,
+}
+
+/// `sys/unseal` body.
+#[derive(Deserialize)]
+struct UnsealRequest {
+    key: Option<String>,
+    #[serde(default)]
+    reset: bool,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let map = json_object(bytes)?;
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|err| ApiError::BadRequest(format!("invalid request body: {}", strip_input(&err))))
+}
+
+/// serde's message names the field and the type, never the value for these shapes; keep only the
+/// part before " at line".
+fn strip_input(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    text.split(" at line").next().unwrap_or("").to_string()
+}
+
+/// Serves the endpoint if `path` is one of the unauthenticated ones; `None` otherwise.
+pub(super) async fn serve_unauthenticated(
+    core: &Core,
+    method: &Method,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    body: &[u8],
+) -> Result<Option<Response>, ApiError> {
+    let is_write = *method == Method::PUT || *method == Method::POST;
+    let response = match (path.trim_end_matches('/'), method.as_str()) {
+        ("sys/init", "GET") => {
+            Json(json!({ "initialized": core.is_initialized()? })).into_response()
+        }
+        ("sys/init", _) if is_write => init(core, body).await?,
+        ("sys/unseal", _) if is_write => {
+            let request: UnsealRequest = parse(body)?;
+            Json(core.unseal(request.key.as_deref(), request.reset).await?).into_response()
+        }
+        ("sys/seal-status", "GET") => Json(core.seal_status()?).into_response(),
+        ("sys/health", "GET" | "HEAD") => health(core, method, query)?,
+        ("sys/leader", "GET") => Json(core.leader()).into_response(),
+        ("sys/init" | "sys/unseal" | "sys/seal-status" | "sys/health" | "sys/leader", _) => {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(response))
+}
+
+async fn init(core: &Core, body: &[u8]) -> Result<Response, ApiError> {
+    let request: InitRequest = parse(body)?;
+    if request
+        .pgp_keys
+        .as_ref()
+        .is_some_and(|keys| !keys.is_null())
+        || request.root_token_pgp_key.is_some()
+    {
+        return Err(ApiError::BadRequest(
+            "PGP-encrypted shares are not supported yet".into(),
+        ));
+    }
+    let (Some(shares), Some(threshold)) = (request.secret_shares, request.secret_threshold) else {
+        return Err(ApiError::BadRequest(
+            "secret_shares and secret_threshold are required".into(),
+        ));
+    };
+    let result = core.initialize(shares, threshold).await?;
+    let keys: Vec<String> = result.shares.iter().map(|share| share.to_hex()).collect();
+    let keys_base64: Vec<String> = result
+        .shares
+        .iter()
+        .map(|share| share.to_base64())
+        .collect();
+    let body = json!({
+        "keys": keys,
+        "keys_base64": keys_base64,
+        "root_token": result.root_token.as_str(),
+    });
+    Ok(Json(body).into_response())
+}
+
+/// Vault's `sys/health`: 200 active, 429 standby (unless `standbyok`), 503 sealed, 501 not
+/// initialized; each code overridable by a query parameter. HEAD answers with no body.
+fn health(
+    core: &Core,
+    method: &Method,
+    query: &BTreeMap<String, String>,
+) -> Result<Response, ApiError> {
+    let health = core.health()?;
+    let code_param = |name: &str, default: u16| -> Result<u16, ApiError> {
+        match query.get(name) {
+            None => Ok(default),
+            Some(value) => value
+                .parse::<u16>()
+                .ok()
+                .filter(|code| (100..600).contains(code))
+                .ok_or_else(|| ApiError::BadRequest(format!("{name} must be an HTTP status code"))),
+        }
+    };
+    let flag = |name: &str| {
+        query
+            .get(name)
+            .is_some_and(|value| value.is_empty() || value == "true" || value == "1")
+    };
+    let code = if !health.initialized {
+        code_param("uninitcode", 501)?
+    } else if health.sealed {
+        code_param("sealedcode", 503)?
+    } else if health.standby && !flag("standbyok") {
+        code_param("standbycode", 429)?
+    } else {
+        code_param("activecode", 200)?
+    };
+    let status = StatusCode::from_u16(code)
+        .map_err(|_| ApiError::BadRequest("invalid status code".into()))?;
+    if *method == Method::HEAD {
+        return Ok(status.into_response());
+    }
+    Ok((status, Json(health)).into_response())
+}

@@ -1,0 +1,117 @@
+//! `sys/init`: creates a cluster's key hierarchy once, on any node: the unseal key (split into
+//! shares), the root key, the keyring, the root token, the initial mount table and the cluster
+//! identity, written in one guarded transaction. The shares and the root token are returned once
+//! and exist nowhere else; the node stays sealed, as in Vault.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde::Serialize;
+use strongroom_raft::Guard;
+use strongroom_raft::Op;
+use strongroom_raft::TxnOutcome;
+use strongroom_raft::codec;
+use zeroize::Zeroizing;
+
+use super::CLUSTER_INFO_KEY;
+use super::Core;
+use super::CoreError;
+use super::JOURNAL_AAD;
+use super::mounts::MOUNTS_KEY;
+use super::mounts::MountTable;
+use super::now_secs;
+use super::txn::TxnBuilder;
+use crate::auth::token;
+use crate::barrier::Barrier;
+use crate::barrier::KEYRING_PATH;
+use crate::barrier::ROOT_KEY_PATH;
+use crate::barrier::SEAL_CONFIG_PATH;
+use crate::seal;
+use crate::seal::RootKey;
+use crate::seal::Share;
+
+/// The cluster's identity, shown in seal status and health once unsealed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClusterInfo {
+    /// A random id.
+    pub cluster_id: String,
+    /// A readable name.
+    pub cluster_name: String,
+}
+
+/// What `sys/init` returns, exactly once.
+pub struct InitResult {
+    /// The unseal key shares.
+    pub shares: Vec<Share>,
+    /// The initial root token.
+    pub root_token: Zeroizing<String>,
+}
+
+impl Core {
+    /// Whether this node has seen the cluster's seal configuration (a local read).
+    pub fn is_initialized(&self) -> Result<bool, CoreError> {
+        Ok(self.reader().get(SEAL_CONFIG_PATH)?.is_some())
+    }
+
+    /// Initializes the cluster with `secret_shares` shares of which `secret_threshold` unseal.
+    pub async fn initialize(
+        &self,
+        secret_shares: u32,
+        secret_threshold: u32,
+    ) -> Result<InitResult, CoreError> {
+        let (unseal_key, shares, seal_config) = seal::generate(secret_shares, secret_threshold)?;
+        self.node.read_point().await?;
+        if self.is_initialized()? {
+            return Err(CoreError::AlreadyInitialized);
+        }
+        let root_key = RootKey::generate();
+        let root_key_blob = seal::wrap_root_key(&unseal_key, &root_key);
+        let (barrier, keyring_blob) = Barrier::initialize(&root_key);
+        let barrier = Arc::new(barrier);
+
+        let mut builder = TxnBuilder::new(self.reader(), barrier.clone());
+        builder.put(MOUNTS_KEY, MountTable::initial().encode());
+        let cluster = ClusterInfo {
+            cluster_id: crate::crypto::random_id(),
+            cluster_name: format!("strongroom-cluster-{}", &crate::crypto::random_id()[..8]),
+        };
+        builder.put(CLUSTER_INFO_KEY, codec::encode(&cluster));
+        let root_token = token::generate_token();
+        let id_hash = hex::encode(barrier.mac("token", root_token.as_bytes())?);
+        let entry = token::root_entry(id_hash, token::generate_accessor(), now_secs());
+        token::store(&mut builder.view(token::VIEW_PREFIX), &entry)
+            .map_err(|err| CoreError::Internal(err.to_string()))?;
+        let record = serde_json::json!({
+            "time": crate::logical::time::format_nanos(crate::logical::time::now_nanos()),
+            "type": "init",
+            "request": {"path": "sys/init", "operation": "update", "node_id": self.node.id(),
+                        "data": {"secret_shares": secret_shares, "secret_threshold": secret_threshold}},
+        });
+        let journal = vec![barrier.encrypt(JOURNAL_AAD, record.to_string().as_bytes())?];
+        let mut txn = builder.into_txn(journal)?;
+        // The seal material is stored as produced: the config is public, the root key is wrapped
+        // by the unseal key and the keyring by the root key.
+        txn.guards.push(Guard::Absent {
+            key: SEAL_CONFIG_PATH.to_string(),
+        });
+        txn.ops.push(Op::Put {
+            key: SEAL_CONFIG_PATH.to_string(),
+            value: seal_config.encode(),
+        });
+        txn.ops.push(Op::Put {
+            key: ROOT_KEY_PATH.to_string(),
+            value: root_key_blob,
+        });
+        txn.ops.push(Op::Put {
+            key: KEYRING_PATH.to_string(),
+            value: keyring_blob,
+        });
+        match self.node.propose(txn).await?.outcome {
+            TxnOutcome::Applied { .. } => {
+                tracing::info!(secret_shares, secret_threshold, "vault initialized");
+                Ok(InitResult { shares, root_token })
+            }
+            TxnOutcome::GuardFailed { .. } => Err(CoreError::AlreadyInitialized),
+        }
+    }
+}

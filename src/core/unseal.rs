@@ -1,0 +1,151 @@
+//! Sealing and unsealing this node: unseal key shares accumulate in memory until the threshold is
+//! reached; the combined unseal key opens the root key, which opens the keyring into the barrier.
+//! `seal` drops the keys. Each node unseals on its own; sealed nodes keep replicating.
+
+use serde::Serialize;
+use strongroom_raft::codec;
+
+use super::CLUSTER_INFO_KEY;
+use super::Core;
+use super::CoreError;
+use super::init::ClusterInfo;
+use crate::barrier::KEYRING_PATH;
+use crate::barrier::ROOT_KEY_PATH;
+use crate::barrier::SEAL_CONFIG_PATH;
+use crate::seal;
+use crate::seal::SealConfig;
+
+/// The version string reported by status endpoints.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Vault's seal-status object (also the answer to `sys/unseal`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SealStatus {
+    /// Always `shamir`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Whether the cluster is initialized.
+    pub initialized: bool,
+    /// Whether this node is sealed.
+    pub sealed: bool,
+    /// The threshold.
+    pub t: u8,
+    /// The number of shares.
+    pub n: u8,
+    /// Shares accepted so far.
+    pub progress: usize,
+    /// The nonce of the current unseal attempt.
+    pub nonce: String,
+    /// Server version.
+    pub version: &'static str,
+    /// Build date (not tracked).
+    pub build_date: &'static str,
+    /// Seal migration in progress (never).
+    pub migration: bool,
+    /// Whether this is a recovery seal (never, yet).
+    pub recovery_seal: bool,
+    /// Always `raft`.
+    pub storage_type: &'static str,
+    /// The cluster's name, once unsealed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
+    /// The cluster's id, once unsealed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+}
+
+impl Core {
+    fn seal_config(&self) -> Result<Option<SealConfig>, CoreError> {
+        match self.reader().get(SEAL_CONFIG_PATH)? {
+            None => Ok(None),
+            Some(record) => Ok(Some(SealConfig::decode(&record.value)?)),
+        }
+    }
+
+    /// The seal configuration, catching up with the cluster first if this node has not seen it
+    /// yet (a restarted or new node may still be replicating).
+    async fn seal_config_fresh(&self) -> Result<SealConfig, CoreError> {
+        if let Some(config) = self.seal_config()? {
+            return Ok(config);
+        }
+        self.node.read_point().await?;
+        self.seal_config()?.ok_or(CoreError::NotInitialized)
+    }
+
+    /// The cluster identity (only readable while unsealed).
+    pub fn cluster_info(&self) -> Option<ClusterInfo> {
+        let record = self.reader().get(CLUSTER_INFO_KEY).ok()??;
+        let plaintext = self.barrier.decrypt(CLUSTER_INFO_KEY, &record.value).ok()?;
+        codec::decode(&plaintext).ok()
+    }
+
+    /// This node's seal status.
+    pub fn seal_status(&self) -> Result<SealStatus, CoreError> {
+        let config = self.seal_config()?;
+        let sealed = self.barrier.is_sealed();
+        let cluster = if sealed { None } else { self.cluster_info() };
+        let progress = self.unseal_progress();
+        Ok(SealStatus {
+            kind: "shamir",
+            initialized: config.is_some(),
+            sealed,
+            t: config.as_ref().map_or(0, |c| c.secret_threshold),
+            n: config.as_ref().map_or(0, |c| c.secret_shares),
+            progress: progress.progress(),
+            nonce: if config.is_some() && sealed {
+                progress.nonce().to_string()
+            } else {
+                String::new()
+            },
+            version: VERSION,
+            build_date: "",
+            migration: false,
+            recovery_seal: false,
+            storage_type: "raft",
+            cluster_name: cluster.as_ref().map(|c| c.cluster_name.clone()),
+            cluster_id: cluster.map(|c| c.cluster_id),
+        })
+    }
+
+    /// Submits one unseal key share (hex or base64), or resets progress.
+    pub async fn unseal(&self, key: Option<&str>, reset: bool) -> Result<SealStatus, CoreError> {
+        if reset {
+            if !self.barrier.is_sealed() {
+                return Err(CoreError::InvalidRequest("vault is unsealed".into()));
+            }
+            self.unseal_progress().reset();
+            return self.seal_status();
+        }
+        let Some(key) = key else {
+            return Err(CoreError::InvalidRequest(
+                "'key' must be specified in request body as JSON, or 'reset' set to true".into(),
+            ));
+        };
+        if !self.barrier.is_sealed() {
+            return self.seal_status();
+        }
+        let config = self.seal_config_fresh().await?;
+        let unseal_key = self.unseal_progress().submit(&config, key)?;
+        if let Some(unseal_key) = unseal_key {
+            let root_key_blob = self
+                .reader()
+                .get(ROOT_KEY_PATH)?
+                .ok_or(CoreError::NotInitialized)?;
+            let keyring_blob = self
+                .reader()
+                .get(KEYRING_PATH)?
+                .ok_or(CoreError::NotInitialized)?;
+            let root_key = seal::unwrap_root_key(&unseal_key, &root_key_blob.value)?;
+            self.barrier.unseal(&root_key, &keyring_blob.value)?;
+            tracing::info!(node = self.node.id(), "node unsealed");
+        }
+        self.seal_status()
+    }
+
+    /// Seals this node (after an authorized, audited request): keys leave memory.
+    pub(crate) fn seal_now(&self) {
+        self.barrier.seal();
+        self.unseal_progress().reset();
+        tracing::info!(node = self.node.id(), "node sealed");
+    }
+}

@@ -1,0 +1,289 @@
+//! KV v2 behaviour through an in-memory storage view (no raft, no HTTP).
+
+use serde_json::Value;
+use serde_json::json;
+
+use super::KvV2;
+use crate::logical::Backend;
+use crate::logical::LogicalError;
+use crate::logical::Operation;
+use crate::logical::Request;
+use crate::logical::Response;
+use crate::logical::testing::MemoryStorage;
+
+fn request(operation: Operation, path: &str, body: Value) -> Request {
+    let mut request = Request::new(operation, path);
+    if let Value::Object(map) = body {
+        request.data = map;
+    }
+    request
+}
+
+fn call(
+    storage: &mut MemoryStorage,
+    operation: Operation,
+    path: &str,
+    body: Value,
+) -> Result<Response, LogicalError> {
+    KvV2.handle(&request(operation, path, body), storage)
+}
+
+fn data(response: &Response) -> Value {
+    Value::Object(response.data.clone().expect("response has data"))
+}
+
+#[test]
+fn write_then_read_latest_and_by_version() {
+    let mut storage = MemoryStorage::default();
+    let written = call(
+        &mut storage,
+        Operation::Update,
+        "data/app",
+        json!({"data": {"password": "one"}}),
+    )
+    .unwrap();
+    assert_eq!(data(&written)["version"], 1);
+    call(
+        &mut storage,
+        Operation::Update,
+        "data/app",
+        json!({"data": {"password": "two"}}),
+    )
+    .unwrap();
+
+    let latest = call(&mut storage, Operation::Read, "data/app", json!({})).unwrap();
+    assert_eq!(data(&latest)["data"], json!({"password": "two"}));
+    assert_eq!(data(&latest)["metadata"]["version"], 2);
+    assert_eq!(data(&latest)["metadata"]["deletion_time"], "");
+
+    let mut by_version = request(Operation::Read, "data/app", json!({}));
+    by_version.query.insert("version".into(), "1".into());
+    let first = KvV2.handle(&by_version, &mut storage).unwrap();
+    assert_eq!(data(&first)["data"], json!({"password": "one"}));
+}
+
+#[test]
+fn missing_secret_is_not_found() {
+    let mut storage = MemoryStorage::default();
+    assert!(matches!(
+        call(&mut storage, Operation::Read, "data/none", json!({})),
+        Err(LogicalError::NotFound)
+    ));
+}
+
+#[test]
+fn cas_rules_match_vault() {
+    let mut storage = MemoryStorage::default();
+    call(
+        &mut storage,
+        Operation::Update,
+        "data/c",
+        json!({"data": {"a": 1}, "options": {"cas": 0}}),
+    )
+    .unwrap();
+    let again = call(
+        &mut storage,
+        Operation::Update,
+        "data/c",
+        json!({"data": {"a": 2}, "options": {"cas": 0}}),
+    );
+    assert!(
+        matches!(again, Err(LogicalError::InvalidRequest(m)) if m == "check-and-set parameter did not match the current version")
+    );
+    call(
+        &mut storage,
+        Operation::Update,
+        "data/c",
+        json!({"data": {"a": 2}, "options": {"cas": 1}}),
+    )
+    .unwrap();
+
+    call(
+        &mut storage,
+        Operation::Update,
+        "config",
+        json!({"cas_required": true}),
+    )
+    .unwrap();
+    let no_cas = call(
+        &mut storage,
+        Operation::Update,
+        "data/c",
+        json!({"data": {"a": 3}}),
+    );
+    assert!(
+        matches!(no_cas, Err(LogicalError::InvalidRequest(m)) if m == "check-and-set parameter required for this call")
+    );
+}
+
+#[test]
+fn soft_delete_answers_404_with_metadata_and_undelete_restores() {
+    let mut storage = MemoryStorage::default();
+    call(
+        &mut storage,
+        Operation::Update,
+        "data/d",
+        json!({"data": {"k": "v"}}),
+    )
+    .unwrap();
+    call(&mut storage, Operation::Delete, "data/d", json!({})).unwrap();
+    let deleted = call(&mut storage, Operation::Read, "data/d", json!({})).unwrap();
+    assert_eq!(deleted.status, Some(404));
+    assert_eq!(data(&deleted)["data"], Value::Null);
+    assert_ne!(data(&deleted)["metadata"]["deletion_time"], "");
+
+    call(
+        &mut storage,
+        Operation::Update,
+        "undelete/d",
+        json!({"versions": [1]}),
+    )
+    .unwrap();
+    let restored = call(&mut storage, Operation::Read, "data/d", json!({})).unwrap();
+    assert_eq!(data(&restored)["data"], json!({"k": "v"}));
+
+    call(
+        &mut storage,
+        Operation::Update,
+        "destroy/d",
+        json!({"versions": [1]}),
+    )
+    .unwrap();
+    let destroyed = call(&mut storage, Operation::Read, "data/d", json!({})).unwrap();
+    assert_eq!(destroyed.status, Some(404));
+    assert_eq!(data(&destroyed)["metadata"]["destroyed"], true);
+    assert!(
+        storage
+            .keys()
+            .iter()
+            .all(|key| !key.starts_with("version/")),
+        "destroy removes the data"
+    );
+}
+
+#[test]
+fn versions_beyond_max_are_pruned() {
+    let mut storage = MemoryStorage::default();
+    call(
+        &mut storage,
+        Operation::Update,
+        "metadata/p",
+        json!({"max_versions": 3}),
+    )
+    .unwrap();
+    for n in 0..7 {
+        call(
+            &mut storage,
+            Operation::Update,
+            "data/p",
+            json!({"data": {"n": n}}),
+        )
+        .unwrap();
+    }
+    let meta = call(&mut storage, Operation::Read, "metadata/p", json!({})).unwrap();
+    assert_eq!(data(&meta)["current_version"], 7);
+    assert_eq!(data(&meta)["oldest_version"], 5);
+    assert_eq!(data(&meta)["versions"].as_object().unwrap().len(), 3);
+    assert_eq!(
+        storage
+            .keys()
+            .iter()
+            .filter(|key| key.starts_with("version/"))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn list_shows_children_and_folders_and_404_when_empty() {
+    let mut storage = MemoryStorage::default();
+    for path in ["a/x", "a/y/z", "b"] {
+        call(
+            &mut storage,
+            Operation::Update,
+            &format!("data/{path}"),
+            json!({"data": {"v": 1}}),
+        )
+        .unwrap();
+    }
+    let root = call(&mut storage, Operation::List, "metadata/", json!({})).unwrap();
+    assert_eq!(data(&root)["keys"], json!(["a/", "b"]));
+    let folder = call(&mut storage, Operation::List, "metadata/a", json!({})).unwrap();
+    assert_eq!(data(&folder)["keys"], json!(["x", "y/"]));
+    let empty = call(
+        &mut storage,
+        Operation::List,
+        "metadata/nothing/",
+        json!({}),
+    )
+    .unwrap();
+    assert_eq!(empty.status, Some(404));
+}
+
+#[test]
+fn patch_merges_into_latest() {
+    let mut storage = MemoryStorage::default();
+    call(
+        &mut storage,
+        Operation::Update,
+        "data/m",
+        json!({"data": {"a": 1, "b": 2}}),
+    )
+    .unwrap();
+    let patched = call(
+        &mut storage,
+        Operation::Patch,
+        "data/m",
+        json!({"data": {"b": null, "c": 3}}),
+    )
+    .unwrap();
+    assert_eq!(data(&patched)["version"], 2);
+    let read = call(&mut storage, Operation::Read, "data/m", json!({})).unwrap();
+    assert_eq!(data(&read)["data"], json!({"a": 1, "c": 3}));
+}
+
+#[test]
+fn delete_metadata_removes_everything() {
+    let mut storage = MemoryStorage::default();
+    call(
+        &mut storage,
+        Operation::Update,
+        "data/gone",
+        json!({"data": {"a": 1}}),
+    )
+    .unwrap();
+    call(
+        &mut storage,
+        Operation::Update,
+        "data/gone",
+        json!({"data": {"a": 2}}),
+    )
+    .unwrap();
+    call(&mut storage, Operation::Delete, "metadata/gone", json!({})).unwrap();
+    assert!(storage.keys().is_empty());
+}
+
+#[test]
+fn bad_input_is_refused_without_writing() {
+    let mut storage = MemoryStorage::default();
+    for (path, body) in [
+        ("data/x", json!({})),
+        ("data/x", json!({"data": "not an object"})),
+        ("data/x", json!({"data": {}, "options": {"cas": "abc"}})),
+        ("data/../x", json!({"data": {}})),
+        ("data/", json!({"data": {}})),
+        ("metadata/x", json!({"max_versions": -1})),
+        ("delete/x", json!({"versions": "a,b"})),
+    ] {
+        let outcome = call(&mut storage, Operation::Update, path, body);
+        assert!(
+            matches!(outcome, Err(LogicalError::InvalidRequest(_))),
+            "{path} -> {outcome:?}"
+        );
+    }
+    assert!(storage.keys().is_empty());
+    assert!(matches!(
+        call(&mut storage, Operation::Read, "nosuch/x", json!({})),
+        Err(LogicalError::UnsupportedPath)
+    ));
+}

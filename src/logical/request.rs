@@ -1,0 +1,95 @@
+//! A request as engines see it: an operation on a path relative to the mount, with a JSON body
+//! and query parameters.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Map;
+use serde_json::Value;
+
+/// What a request asks to do, after HTTP verbs are mapped (Vault's logical operations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Operation {
+    /// GET.
+    #[default]
+    Read,
+    /// LIST, or GET with `list=true`.
+    List,
+    /// POST/PUT where the target does not exist yet (decided by the ACL layer when it matters).
+    Create,
+    /// POST/PUT.
+    Update,
+    /// PATCH (JSON merge patch).
+    Patch,
+    /// DELETE.
+    Delete,
+}
+
+impl Operation {
+    /// True for operations that may change state.
+    pub fn is_write(self) -> bool {
+        !matches!(self, Operation::Read | Operation::List)
+    }
+
+    /// Vault's name for the operation, as written in audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Read => "read",
+            Operation::List => "list",
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Patch => "patch",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One request routed to an engine.
+#[derive(Clone, Default)]
+pub struct Request {
+    /// The operation.
+    pub operation: Operation,
+    /// The path below the mount point, without a leading slash (`data/app`).
+    pub path: String,
+    /// The JSON body (an object; empty when there was none).
+    pub data: Map<String, Value>,
+    /// Query parameters (`version`, `list`, ...).
+    pub query: BTreeMap<String, String>,
+}
+
+impl Request {
+    /// A request for `operation` on `path` with no body.
+    pub fn new(operation: Operation, path: impl Into<String>) -> Self {
+        Request {
+            operation,
+            path: path.into(),
+            ..Request::default()
+        }
+    }
+
+    /// A body field or, failing that, a query parameter of the same name, as a JSON value.
+    pub fn field(&self, name: &str) -> Option<Value> {
+        self.data.get(name).cloned().or_else(|| {
+            self.query
+                .get(name)
+                .map(|value| Value::String(value.clone()))
+        })
+    }
+}
+
+// Bodies hold secrets: never print them.
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("operation", &self.operation)
+            .field("path", &self.path)
+            .field("data_keys", &self.data.len())
+            .finish_non_exhaustive()
+    }
+}

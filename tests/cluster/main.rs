@@ -1,0 +1,23 @@
+//! Integration tests: real `strongroom` processes on free ports, driven over HTTP.
+//!
+//! One test binary; at most two clusters run at once (see `fixture::Slot`). Each test is bounded
+//! by a timeout and its processes die with it.
+
+mod fixture;
+mod t10_seal;
+mod t20_replication;
+mod t30_failover;
+mod t40_at_rest;
+mod t50_snapshot;
+mod t60_bad_input;
+mod t70_dev;
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Runs a test body with an overall time limit.
+pub async fn bounded<F: Future<Output = ()>>(limit: Duration, body: F) {
+    if tokio::time::timeout(limit, body).await.is_err() {
+        panic!("test exceeded its {limit:?} limit");
+    }
+}
