@@ -132,7 +132,9 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    let results = [grpc.await, http.await];
+    // Graceful shutdown waits for open connections; peers and clients keep theirs open, so the
+    // wait is bounded.
+    let results = [drain(grpc).await, drain(http).await];
     node.shutdown().await;
     for result in results {
         match result {
@@ -147,6 +149,22 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         }
     }
     Ok(())
+}
+
+/// How long listeners may take to finish in-flight requests at shutdown.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Waits for a listener task to finish, aborting it after [`DRAIN_TIMEOUT`].
+async fn drain(
+    mut task: tokio::task::JoinHandle<Result<(), ServerError>>,
+) -> Result<Result<(), ServerError>, tokio::task::JoinError> {
+    match tokio::time::timeout(DRAIN_TIMEOUT, &mut task).await {
+        Ok(result) => result,
+        Err(_) => {
+            task.abort();
+            Ok(Ok(()))
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -347,6 +347,6 @@ mod tests {
 
     #[test]
     fn names_sort_by_index() {
-        assert!(file_name(None) < "00000000000000000002-x.snap".to_string());
+        assert!(file_name(None).as_str() < "00000000000000000002-x.snap");
     }
 }

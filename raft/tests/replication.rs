@@ -108,8 +108,14 @@ impl Cluster {
         if let Some(stop) = member.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(server) = member.server.take() {
-            let _ = server.await;
+        if let Some(mut server) = member.server.take() {
+            // Peers keep their HTTP/2 connections open: graceful shutdown would wait for them.
+            if tokio::time::timeout(Duration::from_secs(1), &mut server)
+                .await
+                .is_err()
+            {
+                server.abort();
+            }
         }
         if let Some(node) = member.node.take() {
             node.shutdown().await;

@@ -368,10 +368,10 @@ impl TestCluster {
     pub async fn wait_leader(&self) -> usize {
         wait_for("a leader", Duration::from_secs(30), || async {
             for index in 0..self.nodes.len() {
-                if self.nodes[index].child.is_some() {
-                    if let Some(leader) = self.leader_index(index).await {
-                        return Some(leader);
-                    }
+                if self.nodes[index].child.is_some()
+                    && let Some(leader) = self.leader_index(index).await
+                {
+                    return Some(leader);
                 }
             }
             None

@@ -227,11 +227,12 @@ pub(crate) fn delete_latest(
     };
     let now = time::now_nanos();
     let current = meta.current_version;
-    if let Some(version) = meta.versions.get_mut(&current) {
-        if !version.destroyed && !version.is_deleted(now) {
-            version.deletion_nanos = Some(now);
-            store(storage, &meta_key(path), &meta)?;
-        }
+    if let Some(version) = meta.versions.get_mut(&current)
+        && !version.destroyed
+        && !version.is_deleted(now)
+    {
+        version.deletion_nanos = Some(now);
+        store(storage, &meta_key(path), &meta)?;
     }
     Ok(Response::no_content())
 }
