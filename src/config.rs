@@ -47,8 +47,12 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// HTTP (Vault API) listen address, `host:port`.
     pub api_addr: String,
-    /// gRPC (node-to-node and client gRPC) listen address, `host:port`.
+    /// Cluster listen address, `host:port`: node-to-node gRPC (Raft, Propose, ReadIndex). Only
+    /// cluster members should reach it.
     pub cluster_addr: String,
+    /// Client gRPC API (`proto/vault.proto`) listen address, `host:port`; off when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc_addr: Option<String>,
     /// `tracing` filter directive, e.g. `"info"` or `"strongroom=debug"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_level: Option<String>,
@@ -160,6 +164,9 @@ impl ServerConfig {
         }
         check_addr("api_addr", &self.api_addr)?;
         check_addr("cluster_addr", &self.cluster_addr)?;
+        if let Some(grpc_addr) = &self.grpc_addr {
+            check_addr("grpc_addr", grpc_addr)?;
+        }
         if self.peers.is_empty() {
             return invalid("peers must list every node of the cluster, this one included".into());
         }

@@ -79,6 +79,10 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     // Bind first: a port conflict is reported before anything else starts.
     let cluster_listener = bind(&config.cluster_addr).await?;
     let api_listener = bind(&config.api_addr).await?;
+    let grpc_listener = match &config.grpc_addr {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
     let node = RaftNode::start(node_config(&config)).await?;
     let core = Core::new(
         node.clone(),
@@ -89,23 +93,17 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     );
     let (stop_tx, stop_rx) = watch::channel(false);
 
-    let grpc = {
-        let mut stop = stop_rx.clone();
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(cluster_listener);
-        let service = node.grpc_service();
-        tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, async move {
-                    let _ = stop.wait_for(|stopped| *stopped).await;
-                })
-                .await
-                .map_err(|err| ServerError::Serve {
-                    listener: "cluster",
-                    message: err.to_string(),
-                })
-        })
-    };
+    let cluster = spawn_grpc(
+        "cluster",
+        tonic::transport::Server::builder().add_service(node.grpc_service()),
+        cluster_listener,
+        stop_rx.clone(),
+    );
+    let client_grpc = grpc_listener.map(|listener| {
+        let router = tonic::transport::Server::builder()
+            .add_service(crate::api::grpc::service(core.clone()));
+        spawn_grpc("grpc", router, listener, stop_rx.clone())
+    });
     let http = {
         let mut stop = stop_rx.clone();
         let app = crate::api::http::router(core.clone(), config.max_request_bytes)
@@ -126,6 +124,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         node_id = config.node_id,
         api_addr = %config.api_addr,
         cluster_addr = %config.cluster_addr,
+        grpc_addr = config.grpc_addr.as_deref().unwrap_or("off"),
         "strongroom node started (sealed)"
     );
 
@@ -134,7 +133,10 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     let _ = stop_tx.send(true);
     // Graceful shutdown waits for open connections; peers and clients keep theirs open, so the
     // wait is bounded.
-    let results = [drain(grpc).await, drain(http).await];
+    let mut results = vec![drain(cluster).await, drain(http).await];
+    if let Some(client_grpc) = client_grpc {
+        results.push(drain(client_grpc).await);
+    }
     node.shutdown().await;
     for result in results {
         match result {
@@ -151,13 +153,34 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     Ok(())
 }
 
+type ListenerTask = tokio::task::JoinHandle<Result<(), ServerError>>;
+
+/// Serves a tonic router on `listener` until `stop` turns true.
+fn spawn_grpc(
+    name: &'static str,
+    router: tonic::transport::server::Router,
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+) -> ListenerTask {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tokio::spawn(async move {
+        router
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            })
+            .await
+            .map_err(|err| ServerError::Serve {
+                listener: name,
+                message: err.to_string(),
+            })
+    })
+}
+
 /// How long listeners may take to finish in-flight requests at shutdown.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Waits for a listener task to finish, aborting it after [`DRAIN_TIMEOUT`].
-async fn drain(
-    mut task: tokio::task::JoinHandle<Result<(), ServerError>>,
-) -> Result<Result<(), ServerError>, tokio::task::JoinError> {
+async fn drain(mut task: ListenerTask) -> Result<Result<(), ServerError>, tokio::task::JoinError> {
     match tokio::time::timeout(DRAIN_TIMEOUT, &mut task).await {
         Ok(result) => result,
         Err(_) => {

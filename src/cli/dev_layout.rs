@@ -94,6 +94,7 @@ pub fn node_config(me: &NodePlan, all: &[NodePlan], data_dir: &Path) -> ServerCo
         data_dir: data_dir.to_path_buf(),
         api_addr: me.api_listen(),
         cluster_addr: me.cluster_addr(),
+        grpc_addr: None,
         log_level: None,
         raft: Default::default(),
         max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,

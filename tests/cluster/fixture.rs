@@ -80,6 +80,8 @@ pub struct TestNode {
     pub api_addr: String,
     /// `127.0.0.1:port` of the cluster port.
     pub cluster_addr: String,
+    /// `127.0.0.1:port` of the client gRPC API.
+    pub grpc_addr: String,
     /// The node's data dir.
     pub data_dir: PathBuf,
     config_path: PathBuf,
@@ -147,6 +149,7 @@ impl TestCluster {
                 id,
                 api_addr: format!("127.0.0.1:{}", free_port()),
                 cluster_addr: format!("127.0.0.1:{}", free_port()),
+                grpc_addr: format!("127.0.0.1:{}", free_port()),
                 data_dir: dir.path().join(format!("node{id}")),
                 config_path: dir.path().join(format!("node{id}.toml")),
                 log_path: dir.path().join(format!("node{id}.log")),
@@ -164,11 +167,12 @@ impl TestCluster {
             .collect();
         for node in &nodes {
             let config = format!(
-                "node_id = {}\ndata_dir = \"{}\"\napi_addr = \"{}\"\ncluster_addr = \"{}\"\n\n[raft]\nsnapshot_logs_since_last = {}\nmax_in_snapshot_log_to_keep = {}\npurge_batch_size = {}\n\n{peers}",
+                "node_id = {}\ndata_dir = \"{}\"\napi_addr = \"{}\"\ncluster_addr = \"{}\"\ngrpc_addr = \"{}\"\n\n[raft]\nsnapshot_logs_since_last = {}\nmax_in_snapshot_log_to_keep = {}\npurge_batch_size = {}\n\n{peers}",
                 node.id,
                 node.data_dir.display(),
                 node.api_addr,
                 node.cluster_addr,
+                node.grpc_addr,
                 tuning.snapshot_logs_since_last,
                 tuning.max_in_snapshot_log_to_keep,
                 tuning.purge_batch_size,

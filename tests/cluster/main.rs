@@ -11,6 +11,7 @@ mod t40_at_rest;
 mod t50_snapshot;
 mod t60_bad_input;
 mod t70_dev;
+mod t80_grpc;
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,0 +1,15 @@
+//! Generates the tonic/prost code of the client gRPC API (`proto/vault.proto`) with a vendored
+//! `protoc`, so a fresh machine needs no protobuf compiler installed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let proto_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+    let proto = proto_dir.join("vault.proto");
+    println!("cargo:rerun-if-changed={}", proto.display());
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_with_config(config, &[proto], &[proto_dir])?;
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! The client gRPC API (`proto/vault.proto`): the same pipeline as the HTTP API behind typed
+//! calls. Tokens travel in the `x-vault-token` metadata entry.
+
+mod error;
+
+use std::sync::Arc;
+
+use serde_json::Map;
+use serde_json::Value;
+use tonic::Request;
+use tonic::Response;
+use tonic::Status;
+use zeroize::Zeroizing;
+
+use self::error::status_for;
+use crate::core::Core;
+use crate::core::request::ClientRequest;
+use crate::core::request::Consistency;
+use crate::core::unseal::SealStatus;
+use crate::logical::Operation;
+
+/// The generated protobuf and tonic code for `proto/vault.proto`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("strongroom.vault.v1");
+}
+
+/// Largest request accepted (Vault's default body limit).
+const MAX_MESSAGE_BYTES: usize = 32 << 20;
+
+/// The gRPC service over a node's core.
+pub struct VaultGrpc {
+    core: Arc<Core>,
+}
+
+/// The tonic server for `core`, ready to add to a tonic `Server`.
+pub fn service(core: Arc<Core>) -> pb::vault_server::VaultServer<VaultGrpc> {
+    pb::vault_server::VaultServer::new(VaultGrpc { core })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+fn operation(value: i32) -> Result<Operation, Status> {
+    Ok(match pb::Operation::try_from(value) {
+        Ok(pb::Operation::Read) => Operation::Read,
+        Ok(pb::Operation::List) => Operation::List,
+        Ok(pb::Operation::Create) => Operation::Create,
+        Ok(pb::Operation::Update) => Operation::Update,
+        Ok(pb::Operation::Patch) => Operation::Patch,
+        Ok(pb::Operation::Delete) => Operation::Delete,
+        Ok(pb::Operation::Unspecified) | Err(_) => {
+            return Err(Status::invalid_argument("operation is required"));
+        }
+    })
+}
+
+/// Normalizes a path like the HTTP edge: no empty segments, no `.` or `..`.
+fn normalize(path: &str, operation: Operation) -> Result<String, Status> {
+    let segments: Vec<&str> = path
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .collect();
+    if segments
+        .iter()
+        .any(|segment| *segment == "." || *segment == "..")
+    {
+        return Err(Status::invalid_argument(
+            "invalid path: '.' and '..' segments are not allowed",
+        ));
+    }
+    let mut normalized = segments.join("/");
+    if operation == Operation::List && path.ends_with('/') && !normalized.is_empty() {
+        normalized.push('/');
+    }
+    Ok(normalized)
+}
+
+fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, Status> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Status::invalid_argument("json_body must be a JSON object")),
+        Err(err) => Err(Status::invalid_argument(format!(
+            "failed to parse json_body at line {} column {}",
+            err.line(),
+            err.column()
+        ))),
+    }
+}
+
+fn seal_status(status: SealStatus) -> pb::SealStatus {
+    pb::SealStatus {
+        initialized: status.initialized,
+        sealed: status.sealed,
+        t: u32::from(status.t),
+        n: u32::from(status.n),
+        progress: u32::try_from(status.progress).unwrap_or(u32::MAX),
+        nonce: status.nonce,
+        version: status.version.to_string(),
+        cluster_name: status.cluster_name.unwrap_or_default(),
+        cluster_id: status.cluster_id.unwrap_or_default(),
+    }
+}
+
+#[tonic::async_trait]
+impl pb::vault_server::Vault for VaultGrpc {
+    async fn call(
+        &self,
+        request: Request<pb::CallRequest>,
+    ) -> Result<Response<pb::CallResponse>, Status> {
+        let token = request
+            .metadata()
+            .get("x-vault-token")
+            .and_then(|value| value.to_str().ok())
+            .map(|value| Zeroizing::new(value.to_string()));
+        let remote_address = request.remote_addr().map(|addr| addr.ip().to_string());
+        let call = request.into_inner();
+        let operation = operation(call.operation)?;
+        let client_request = ClientRequest {
+            operation,
+            path: normalize(&call.path, operation)?,
+            token,
+            data: json_object(&call.json_body)?,
+            query: call.query.into_iter().collect(),
+            remote_address,
+            consistency: if call.stale {
+                Consistency::Stale
+            } else {
+                Consistency::Linearizable
+            },
+        };
+        let handled = self.core.handle(client_request).await;
+        let response = handled.result.map_err(|err| status_for(&err))?;
+        let status = response
+            .status
+            .unwrap_or(if response.data.is_some() { 200 } else { 204 });
+        let json_data = match response.data {
+            Some(data) => serde_json::to_vec(&Value::Object(data))
+                .map_err(|err| Status::internal(err.to_string()))?,
+            None => Vec::new(),
+        };
+        Ok(Response::new(pb::CallResponse {
+            request_id: handled.request_id,
+            status: u32::from(status),
+            json_data,
+            warnings: response.warnings,
+        }))
+    }
+
+    async fn init(
+        &self,
+        request: Request<pb::InitRequest>,
+    ) -> Result<Response<pb::InitResponse>, Status> {
+        let init = request.into_inner();
+        let result = self
+            .core
+            .initialize(init.secret_shares, init.secret_threshold)
+            .await
+            .map_err(|err| status_for(&err))?;
+        Ok(Response::new(pb::InitResponse {
+            keys: result.shares.iter().map(|share| share.to_hex()).collect(),
+            keys_base64: result
+                .shares
+                .iter()
+                .map(|share| share.to_base64())
+                .collect(),
+            root_token: result.root_token.to_string(),
+        }))
+    }
+
+    async fn unseal(
+        &self,
+        request: Request<pb::UnsealRequest>,
+    ) -> Result<Response<pb::SealStatus>, Status> {
+        let unseal = request.into_inner();
+        let key = (!unseal.key.is_empty()).then_some(unseal.key.as_str());
+        let status = self
+            .core
+            .unseal(key, unseal.reset)
+            .await
+            .map_err(|err| status_for(&err))?;
+        Ok(Response::new(seal_status(status)))
+    }
+
+    async fn get_seal_status(
+        &self,
+        _request: Request<pb::SealStatusRequest>,
+    ) -> Result<Response<pb::SealStatus>, Status> {
+        let status = self.core.seal_status().map_err(|err| status_for(&err))?;
+        Ok(Response::new(seal_status(status)))
+    }
+
+    async fn health(
+        &self,
+        _request: Request<pb::HealthRequest>,
+    ) -> Result<Response<pb::HealthResponse>, Status> {
+        let health = self.core.health().map_err(|err| status_for(&err))?;
+        Ok(Response::new(pb::HealthResponse {
+            initialized: health.initialized,
+            sealed: health.sealed,
+            standby: health.standby,
+            server_time_utc: health.server_time_utc,
+            version: health.version.to_string(),
+            cluster_name: health.cluster_name.unwrap_or_default(),
+            cluster_id: health.cluster_id.unwrap_or_default(),
+        }))
+    }
+}
