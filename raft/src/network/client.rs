@@ -86,6 +86,19 @@ impl Connection {
             .map_err(|err| RPCError::Unreachable(Unreachable::new(&err)))
     }
 
+    /// Awaits a unary call within the RPC's deadline and decodes the reply.
+    async fn finish<T: DeserializeOwned>(
+        &self,
+        option: &RPCOption,
+        call: impl Future<Output = Result<tonic::Response<pb::Payload>, tonic::Status>>,
+    ) -> Result<T, RpcError> {
+        let response = tokio::time::timeout(option.hard_ttl(), call)
+            .await
+            .map_err(|_| self.timeout(option))?
+            .map_err(status_error)?;
+        decode_payload(response.get_ref())
+    }
+
     fn timeout(&self, option: &RPCOption) -> RpcError {
         let message = format!(
             "rpc to node {} timed out after {:?}",
@@ -124,12 +137,8 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RpcError> {
         let mut client = self.client()?;
-        let call = client.append_entries(payload(&rpc));
-        let response = tokio::time::timeout(option.hard_ttl(), call)
+        self.finish(&option, client.append_entries(payload(&rpc)))
             .await
-            .map_err(|_| self.timeout(&option))?
-            .map_err(status_error)?;
-        decode_payload(response.get_ref())
     }
 
     fn stream_append<'s, S>(
@@ -165,11 +174,7 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RpcError> {
         let mut client = self.client()?;
-        let response = tokio::time::timeout(option.hard_ttl(), client.vote(payload(&rpc)))
-            .await
-            .map_err(|_| self.timeout(&option))?
-            .map_err(status_error)?;
-        decode_payload(response.get_ref())
+        self.finish(&option, client.vote(payload(&rpc))).await
     }
 
     async fn pre_vote(
@@ -178,11 +183,7 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RpcError> {
         let mut client = self.client()?;
-        let response = tokio::time::timeout(option.hard_ttl(), client.pre_vote(payload(&rpc)))
-            .await
-            .map_err(|_| self.timeout(&option))?
-            .map_err(status_error)?;
-        decode_payload(response.get_ref())
+        self.finish(&option, client.pre_vote(payload(&rpc))).await
     }
 
     async fn full_snapshot(
@@ -215,12 +216,8 @@ impl RaftNetworkV2<TypeConfig> for Connection {
         option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RpcError> {
         let mut client = self.client()?;
-        let response =
-            tokio::time::timeout(option.hard_ttl(), client.transfer_leader(payload(&req)))
-                .await
-                .map_err(|_| self.timeout(&option))?
-                .map_err(status_error)?;
-        decode_payload(response.get_ref())
+        self.finish(&option, client.transfer_leader(payload(&req)))
+            .await
     }
 
     fn backoff(&self) -> Option<Backoff> {

@@ -5,7 +5,6 @@ mod error;
 
 use std::sync::Arc;
 
-use serde_json::Map;
 use serde_json::Value;
 use tonic::Request;
 use tonic::Response;
@@ -13,6 +12,8 @@ use tonic::Status;
 use zeroize::Zeroizing;
 
 use self::error::status_for;
+use crate::api::input::json_object;
+use crate::api::input::normalize_path;
 use crate::core::Core;
 use crate::core::request::ClientRequest;
 use crate::core::request::Consistency;
@@ -54,40 +55,8 @@ fn operation(value: i32) -> Result<Operation, Status> {
     })
 }
 
-/// Normalizes a path like the HTTP edge: no empty segments, no `.` or `..`.
-fn normalize(path: &str, operation: Operation) -> Result<String, Status> {
-    let segments: Vec<&str> = path
-        .split('/')
-        .filter(|segment| !segment.is_empty())
-        .collect();
-    if segments
-        .iter()
-        .any(|segment| *segment == "." || *segment == "..")
-    {
-        return Err(Status::invalid_argument(
-            "invalid path: '.' and '..' segments are not allowed",
-        ));
-    }
-    let mut normalized = segments.join("/");
-    if operation == Operation::List && path.ends_with('/') && !normalized.is_empty() {
-        normalized.push('/');
-    }
-    Ok(normalized)
-}
-
-fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, Status> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Status::invalid_argument("json_body must be a JSON object")),
-        Err(err) => Err(Status::invalid_argument(format!(
-            "failed to parse json_body at line {} column {}",
-            err.line(),
-            err.column()
-        ))),
-    }
+fn invalid(err: crate::api::input::InputError) -> Status {
+    Status::invalid_argument(err.to_string())
 }
 
 fn seal_status(status: SealStatus) -> pb::SealStatus {
@@ -120,9 +89,9 @@ impl pb::vault_server::Vault for VaultGrpc {
         let operation = operation(call.operation)?;
         let client_request = ClientRequest {
             operation,
-            path: normalize(&call.path, operation)?,
+            path: normalize_path(&call.path, operation == Operation::List).map_err(invalid)?,
             token,
-            data: json_object(&call.json_body)?,
+            data: json_object(&call.json_body).map_err(invalid)?,
             query: call.query.into_iter().collect(),
             remote_address,
             consistency: if call.stale {

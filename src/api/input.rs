@@ -1,0 +1,98 @@
+//! Input rules both edges share: how a request path is normalized and how a JSON body is parsed.
+//! Error messages never quote the input (a body may hold a secret).
+
+use serde_json::Map;
+use serde_json::Value;
+
+/// Why input was refused; each edge renders it in its own format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    /// A path with a `.` or `..` segment.
+    #[error("invalid path: '.' and '..' segments are not allowed")]
+    DotSegment,
+    /// A body that is not JSON.
+    #[error("failed to parse JSON input: {0}")]
+    Malformed(String),
+    /// JSON that is not an object.
+    #[error("request body must be a JSON object")]
+    NotAnObject,
+}
+
+/// Joins the non-empty segments of `path`; keeps a trailing slash when `keep_trailing_slash`
+/// (LIST distinguishes `metadata/` from `metadata/app`). Refuses `.` and `..` segments.
+pub fn normalize_path(path: &str, keep_trailing_slash: bool) -> Result<String, InputError> {
+    let segments: Vec<&str> = path
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .collect();
+    if segments
+        .iter()
+        .any(|segment| *segment == "." || *segment == "..")
+    {
+        return Err(InputError::DotSegment);
+    }
+    let mut normalized = segments.join("/");
+    if keep_trailing_slash && path.ends_with('/') && !normalized.is_empty() {
+        normalized.push('/');
+    }
+    Ok(normalized)
+}
+
+/// Parses a JSON object body; an empty (or all-whitespace) body is an empty object.
+pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, InputError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(InputError::NotAnObject),
+        Err(err) => {
+            let what = match err.classify() {
+                serde_json::error::Category::Io => "I/O error",
+                serde_json::error::Category::Syntax => "syntax error",
+                serde_json::error::Category::Data => "invalid data",
+                serde_json::error::Category::Eof => "unexpected end of input",
+            };
+            Err(InputError::Malformed(format!(
+                "{what} at line {} column {}",
+                err.line(),
+                err.column()
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalized_and_climbing_is_refused() {
+        assert_eq!(
+            normalize_path("secret//data/app", false).unwrap(),
+            "secret/data/app"
+        );
+        assert_eq!(
+            normalize_path("secret/metadata/", true).unwrap(),
+            "secret/metadata/"
+        );
+        assert_eq!(
+            normalize_path("secret/metadata/", false).unwrap(),
+            "secret/metadata"
+        );
+        assert_eq!(
+            normalize_path("secret/../sys/seal", false),
+            Err(InputError::DotSegment)
+        );
+        assert_eq!(normalize_path("./x", false), Err(InputError::DotSegment));
+    }
+
+    #[test]
+    fn bodies_must_be_json_objects_and_errors_hide_the_input() {
+        assert!(json_object(b"").unwrap().is_empty());
+        assert!(json_object(b"{\"a\":1}").is_ok());
+        assert_eq!(json_object(b"[1]"), Err(InputError::NotAnObject));
+        let err = json_object(b"{\"password\": \"hunter2").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+    }
+}
