@@ -38,7 +38,17 @@ pub enum ServerError {
     },
 }
 
-fn node_config(config: &ServerConfig) -> NodeConfig {
+/// Switches that break the vault's guarantees on purpose, for the fault-injection harness to prove
+/// that its checkers notice. Settable only from builds with the `jepsen-unsafe` feature.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnsafeOptions {
+    /// Serve every read from local state, without a read index.
+    pub local_reads: bool,
+    /// Never fsync the Raft log or the state machine.
+    pub no_fsync: bool,
+}
+
+fn node_config(config: &ServerConfig, unsafe_options: UnsafeOptions) -> NodeConfig {
     let initial_members: BTreeMap<u64, NodeInfo> = config
         .peers
         .iter()
@@ -62,6 +72,7 @@ fn node_config(config: &ServerConfig) -> NodeConfig {
         snapshot_logs_since_last: config.raft.snapshot_logs_since_last,
         max_in_snapshot_log_to_keep: config.raft.max_in_snapshot_log_to_keep,
         purge_batch_size: config.raft.purge_batch_size,
+        unsafe_skip_fsync: unsafe_options.no_fsync,
     }
 }
 
@@ -76,6 +87,20 @@ async fn bind(addr: &str) -> Result<TcpListener, ServerError> {
 
 /// Runs a node with `config` until SIGINT or SIGTERM.
 pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
+    run_with(config, UnsafeOptions::default()).await
+}
+
+/// [`run`] with the testing-only unsafe switches.
+pub async fn run_with(
+    config: ServerConfig,
+    unsafe_options: UnsafeOptions,
+) -> Result<(), ServerError> {
+    if unsafe_options.local_reads || unsafe_options.no_fsync {
+        tracing::warn!(
+            ?unsafe_options,
+            "UNSAFE TESTING SWITCHES ARE ON: this node breaks its guarantees on purpose"
+        );
+    }
     // Bind first: a port conflict is reported before anything else starts.
     let cluster_listener = bind(&config.cluster_addr).await?;
     let api_listener = bind(&config.api_addr).await?;
@@ -83,13 +108,14 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
-    let node = RaftNode::start(node_config(&config)).await?;
+    let node = RaftNode::start(node_config(&config, unsafe_options)).await?;
     let core = Core::new(
         node.clone(),
         NodeAddresses {
             api_addr: config.api_addr.clone(),
             cluster_addr: config.cluster_addr.clone(),
         },
+        unsafe_options.local_reads,
     );
     let (stop_tx, stop_rx) = watch::channel(false);
 

@@ -43,18 +43,20 @@ const KEY_COMMITTED: &[u8] = b"committed";
 pub struct LogStore {
     db: Arc<DB>,
     flusher: mpsc::Sender<IOFlushed<TypeConfig>>,
+    /// Whether writes are fsynced (always, except in the harness's deliberately unsafe mode).
+    fsync: bool,
 }
 
 impl LogStore {
     /// Creates the log store over an open database and starts its WAL flusher thread.
-    pub(crate) fn new(db: Arc<DB>) -> Result<Self, io::Error> {
+    pub(crate) fn new(db: Arc<DB>, fsync: bool) -> Result<Self, io::Error> {
         let (flusher, pending) = mpsc::channel::<IOFlushed<TypeConfig>>();
         // A weak handle: the thread must not keep the database open after the node is dropped.
         let flusher_db = Arc::downgrade(&db);
         std::thread::Builder::new()
             .name("raft-log-flush".into())
-            .spawn(move || flush_loop(&flusher_db, &pending))?;
-        Ok(LogStore { db, flusher })
+            .spawn(move || flush_loop(&flusher_db, &pending, fsync))?;
+        Ok(LogStore { db, flusher, fsync })
     }
 
     fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, io::Error> {
@@ -65,22 +67,33 @@ impl LogStore {
         bytes.map(|bytes| db::decode(&bytes)).transpose()
     }
 
-    fn put_meta_synced<T: serde::Serialize>(&self, key: &[u8], value: &T) -> Result<(), io::Error> {
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
+    fn put_meta_durable<T: serde::Serialize>(
+        &self,
+        key: &[u8],
+        value: &T,
+    ) -> Result<(), io::Error> {
         let mut batch = WriteBatch::default();
         batch.put_cf(db::cf(&self.db, CF_LOG_META), key, codec::encode(value));
-        self.db.write_opt(batch, &options).map_err(db::io_err)
+        self.db
+            .write_opt(batch, &self.write_options())
+            .map_err(db::io_err)
+    }
+
+    /// Synced writes (unless the unsafe testing mode turned fsync off).
+    fn write_options(&self) -> WriteOptions {
+        let mut options = WriteOptions::default();
+        options.set_sync(self.fsync);
+        options
     }
 }
 
 /// Waits for appends, syncs the WAL once per group of waiting appends, and completes them.
-fn flush_loop(db: &Weak<DB>, pending: &mpsc::Receiver<IOFlushed<TypeConfig>>) {
+fn flush_loop(db: &Weak<DB>, pending: &mpsc::Receiver<IOFlushed<TypeConfig>>, fsync: bool) {
     while let Ok(first) = pending.recv() {
         let mut group = vec![first];
         group.extend(pending.try_iter());
         let result = match db.upgrade() {
-            Some(db) => db.flush_wal(true).map_err(db::io_err),
+            Some(db) => db.flush_wal(fsync).map_err(db::io_err),
             None => Err(io::Error::other(
                 "database closed before the log was flushed",
             )),
@@ -163,7 +176,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
-        self.put_meta_synced(KEY_VOTE, vote)
+        self.put_meta_durable(KEY_VOTE, vote)
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
@@ -213,9 +226,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             db::index_key(from),
             db::index_key(u64::MAX),
         );
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        self.db.write_opt(batch, &options).map_err(db::io_err)
+        self.db
+            .write_opt(batch, &self.write_options())
+            .map_err(db::io_err)
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
@@ -231,8 +244,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             db::index_key(0),
             db::index_key(log_id.index() + 1),
         );
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        self.db.write_opt(batch, &options).map_err(db::io_err)
+        self.db
+            .write_opt(batch, &self.write_options())
+            .map_err(db::io_err)
     }
 }

@@ -60,6 +60,9 @@ pub struct NodeConfig {
     pub max_in_snapshot_log_to_keep: u64,
     /// How many log entries are purged at a time.
     pub purge_batch_size: u64,
+    /// TESTING ONLY: never fsync the log or the state machine (acknowledged writes can be lost
+    /// on a crash). Exists so fault-injection tests can prove they notice.
+    pub unsafe_skip_fsync: bool,
 }
 
 /// The result of a committed proposal.
@@ -106,13 +109,13 @@ pub(crate) struct Storage {
 }
 
 /// Opens (creating if needed) the RocksDB under `data_dir/raft` and the snapshot directories.
-pub(crate) fn open_storage(data_dir: &std::path::Path) -> Result<Storage, StoreError> {
+pub(crate) fn open_storage(data_dir: &std::path::Path, fsync: bool) -> Result<Storage, StoreError> {
     std::fs::create_dir_all(data_dir)?;
     let db = db::open(&data_dir.join("raft"))?;
     let dirs = SnapshotDirs::under(data_dir)?;
     let (applied_tx, applied) = watch::channel(0u64);
-    let log_store = LogStore::new(db.clone())?;
-    let state_machine = StateMachine::new(db.clone(), dirs.clone(), applied_tx)?;
+    let log_store = LogStore::new(db.clone(), fsync)?;
+    let state_machine = StateMachine::new(db.clone(), dirs.clone(), applied_tx, fsync)?;
     Ok(Storage {
         db,
         dirs,
@@ -149,7 +152,7 @@ impl RaftNode {
             log_store,
             state_machine,
             applied: applied_rx,
-        } = open_storage(&config.data_dir)?;
+        } = open_storage(&config.data_dir, !config.unsafe_skip_fsync)?;
         let pool = ChannelPool::default();
         let raft_config = openraft::Config {
             cluster_name: "strongroom".to_string(),

@@ -31,7 +31,7 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for RocksBuilder 
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachine), StorageError<TypeConfig>> {
         let dir =
             TempDir::new().map_err(|err| StorageError::read(TypeConfig::err_from_error(&err)))?;
-        let storage = open_storage(dir.path())
+        let storage = open_storage(dir.path(), true)
             .map_err(|err| StorageError::read(TypeConfig::err_from_error(&err)))?;
         Ok((dir, storage.log_store, storage.state_machine))
     }
@@ -67,7 +67,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = TempDir::new().unwrap();
-    let storage = open_storage(dir.path()).unwrap();
+    let storage = open_storage(dir.path(), true).unwrap();
     let reader = StoreReader::new(storage.db.clone(), storage.applied.clone());
     Fixture {
         _dir: dir,
@@ -79,7 +79,7 @@ fn fixture() -> Fixture {
 
 /// Applies one transaction at `index` through the batch-apply path and returns its outcome.
 fn apply_at(fx: &Fixture, index: u64, txn: Txn) -> TxnOutcome {
-    let responses = apply_batch(&fx.db, &[entry(index, txn)]).unwrap();
+    let responses = apply_batch(&fx.db, &[entry(index, txn)], true).unwrap();
     match responses.into_iter().next() {
         Some(ApplyResponse::Txn(outcome)) => outcome,
         other => panic!("unexpected response {other:?}"),

@@ -64,6 +64,7 @@ impl Cluster {
                 snapshot_logs_since_last: snapshot_every,
                 max_in_snapshot_log_to_keep: 2,
                 purge_batch_size: 1,
+                unsafe_skip_fsync: false,
             };
             cluster.members.push(Member {
                 config,

@@ -72,6 +72,33 @@ pub struct ServerArgs {
     /// Path to the node's TOML config file.
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
+    /// TESTING ONLY (builds with the `jepsen-unsafe` feature): answer reads from local state
+    /// without a read index, so the fault-injection harness can prove it catches stale reads.
+    #[cfg(feature = "jepsen-unsafe")]
+    #[arg(long)]
+    pub unsafe_local_reads: bool,
+    /// TESTING ONLY (builds with the `jepsen-unsafe` feature): never fsync the Raft log or the
+    /// state machine, so the harness can prove it catches lost acknowledged writes.
+    #[cfg(feature = "jepsen-unsafe")]
+    #[arg(long)]
+    pub unsafe_no_fsync: bool,
+}
+
+impl ServerArgs {
+    /// The unsafe testing switches given on the command line (always off without the feature).
+    fn unsafe_options(&self) -> crate::server::UnsafeOptions {
+        #[cfg(feature = "jepsen-unsafe")]
+        {
+            crate::server::UnsafeOptions {
+                local_reads: self.unsafe_local_reads,
+                no_fsync: self.unsafe_no_fsync,
+            }
+        }
+        #[cfg(not(feature = "jepsen-unsafe"))]
+        {
+            crate::server::UnsafeOptions::default()
+        }
+    }
 }
 
 /// Connection flags shared by the client commands.
@@ -185,7 +212,7 @@ fn run_server(args: &ServerArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("Error loading configuration: {e}"))?;
     init_tracing(config.log_level.as_deref());
     let rt = runtime()?;
-    rt.block_on(crate::server::run(config))
+    rt.block_on(crate::server::run_with(config, args.unsafe_options()))
         .context("Error running the server")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -51,11 +51,18 @@ pub struct Core {
     audit: AuditLog,
     addresses: NodeAddresses,
     kv: Arc<KvV2>,
+    unsafe_local_reads: bool,
 }
 
 impl Core {
     /// A sealed core over a running store node.
-    pub fn new(node: Arc<RaftNode>, addresses: NodeAddresses) -> Arc<Self> {
+    /// `unsafe_local_reads` (testing only) serves every request from local state without a read
+    /// index, breaking linearizability on purpose.
+    pub fn new(
+        node: Arc<RaftNode>,
+        addresses: NodeAddresses,
+        unsafe_local_reads: bool,
+    ) -> Arc<Self> {
         let audit = AuditLog::start(node.clone());
         Arc::new(Core {
             node,
@@ -64,6 +71,7 @@ impl Core {
             audit,
             addresses,
             kv: Arc::new(KvV2),
+            unsafe_local_reads,
         })
     }
 

@@ -97,7 +97,7 @@ impl Core {
         if self.is_sealed() {
             return Err(CoreError::Sealed);
         }
-        if request.consistency == Consistency::Linearizable {
+        if request.consistency == Consistency::Linearizable && !self.unsafe_local_reads {
             self.node.read_point().await?;
         }
         for _ in 0..MAX_ATTEMPTS {

@@ -87,6 +87,8 @@ pub struct StateMachine {
     db: Arc<DB>,
     dirs: SnapshotDirs,
     applied: watch::Sender<u64>,
+    /// Whether applies are fsynced (always, except in the harness's deliberately unsafe mode).
+    fsync: bool,
 }
 
 impl StateMachine {
@@ -95,10 +97,16 @@ impl StateMachine {
         db: Arc<DB>,
         dirs: SnapshotDirs,
         applied: watch::Sender<u64>,
+        fsync: bool,
     ) -> Result<Self, io::Error> {
         let (last_applied, _) = read_applied_state(&db)?;
         applied.send_replace(last_applied.map_or(0, |log_id| log_id.index));
-        Ok(StateMachine { db, dirs, applied })
+        Ok(StateMachine {
+            db,
+            dirs,
+            applied,
+            fsync,
+        })
     }
 }
 
@@ -118,14 +126,18 @@ pub(crate) fn read_journal_head(db: &DB) -> Result<JournalHead, io::Error> {
     Ok(read_meta(db, KEY_JOURNAL_HEAD)?.unwrap_or_default())
 }
 
-fn synced() -> WriteOptions {
+fn write_options(fsync: bool) -> WriteOptions {
     let mut options = WriteOptions::default();
-    options.set_sync(true);
+    options.set_sync(fsync);
     options
 }
 
 /// Applies a batch of entries in one synced write and returns one response per entry.
-pub(crate) fn apply_batch(db: &DB, entries: &[Entry]) -> Result<Vec<ApplyResponse>, io::Error> {
+pub(crate) fn apply_batch(
+    db: &DB,
+    entries: &[Entry],
+    fsync: bool,
+) -> Result<Vec<ApplyResponse>, io::Error> {
     let mut pending = PendingWrites::new(db, read_journal_head(db)?);
     let mut responses = Vec::with_capacity(entries.len());
     let mut last_applied = None;
@@ -155,7 +167,8 @@ pub(crate) fn apply_batch(db: &DB, entries: &[Entry]) -> Result<Vec<ApplyRespons
         batch.put_cf(meta, KEY_MEMBERSHIP, codec::encode(membership));
     }
     batch.put_cf(meta, KEY_JOURNAL_HEAD, codec::encode(&journal_head));
-    db.write_opt(batch, &synced()).map_err(db::io_err)?;
+    db.write_opt(batch, &write_options(fsync))
+        .map_err(db::io_err)?;
     Ok(responses)
 }
 
@@ -181,7 +194,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(());
         };
         let db = self.db.clone();
-        let responses = tokio::task::spawn_blocking(move || apply_batch(&db, &batch))
+        let fsync = self.fsync;
+        let responses = tokio::task::spawn_blocking(move || apply_batch(&db, &batch, fsync))
             .await
             .map_err(db::io_err)??;
         // Only after the batch is durable: publish progress and release the waiting clients.
@@ -282,7 +296,8 @@ fn install(
     }
     batch.put_cf(meta, KEY_MEMBERSHIP, codec::encode(&membership));
     batch.put_cf(meta, KEY_JOURNAL_HEAD, codec::encode(&journal_head));
-    db.write_opt(batch, &synced()).map_err(db::io_err)?;
+    db.write_opt(batch, &write_options(true))
+        .map_err(db::io_err)?;
 
     let keep = dirs
         .complete
