@@ -11,6 +11,7 @@ pub mod init;
 pub mod mounts;
 pub mod request;
 pub mod status;
+pub mod system;
 pub mod txn;
 pub mod unseal;
 

@@ -189,22 +189,6 @@ impl Core {
         Ok(backend.handle(&engine_request, &mut view)?)
     }
 
-    /// The `sys/` paths served through the pipeline (authenticated and audited).
-    fn system(&self, request: &ClientRequest, txn: &mut TxnBuilder) -> Result<Response, CoreError> {
-        match (request.path.as_str(), request.operation) {
-            ("sys/mounts", Operation::Read) => {
-                let table = match txn.get(MOUNTS_KEY).map_err(LogicalError::from)? {
-                    Some(bytes) => MountTable::decode(&bytes)
-                        .map_err(|err| CoreError::Internal(err.to_string()))?,
-                    None => MountTable::default(),
-                };
-                Ok(Response::with_data(table.to_json()))
-            }
-            ("sys/seal", Operation::Update | Operation::Create) => Ok(Response::no_content()),
-            _ => Err(CoreError::Logical(LogicalError::UnsupportedPath)),
-        }
-    }
-
     /// Builds and encrypts the audit record of one attempt.
     fn audit_record(
         &self,

@@ -17,6 +17,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::http::HeaderValue;
 use axum::http::Method;
 use axum::http::StatusCode;
 use axum::http::Uri;
@@ -29,6 +30,9 @@ pub use self::error::ApiError;
 use crate::core::Core;
 use crate::core::request::ClientRequest;
 use crate::logical::Operation;
+
+/// The response header carrying the id of the request's audit record (`request.id`).
+pub const REQUEST_ID_HEADER: &str = "x-strongroom-request-id";
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
@@ -93,8 +97,15 @@ async fn serve(
         consistency: request::consistency(&headers)?,
     };
     let handled = state.core.handle(client_request).await;
-    let response = handled.result?;
-    Ok(envelope(&handled.request_id, response))
+    let mut response = match handled.result {
+        Ok(response) => envelope(&handled.request_id, response),
+        Err(err) => ApiError::Core(err).into_response(),
+    };
+    // Every audited request names its audit record, errors included.
+    if let Ok(value) = HeaderValue::from_str(&handled.request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    Ok(response)
 }
 
 /// Vault's success envelope, or 204 when there is nothing to say.
