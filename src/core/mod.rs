@@ -9,6 +9,7 @@ pub mod audit_log;
 pub mod error;
 pub mod init;
 pub mod mounts;
+mod mounts_api;
 pub mod request;
 pub mod status;
 pub mod system;
@@ -26,6 +27,7 @@ pub use self::error::CoreError;
 pub use self::error::ErrorKind;
 use self::txn::TxnBuilder;
 use crate::barrier::Barrier;
+use crate::engines::kv::KvV1;
 use crate::engines::kv::KvV2;
 use crate::logical::Backend;
 use crate::seal::UnsealProgress;
@@ -51,7 +53,6 @@ pub struct Core {
     unseal_progress: Mutex<UnsealProgress>,
     audit: AuditLog,
     addresses: NodeAddresses,
-    kv: Arc<KvV2>,
     unsafe_local_reads: bool,
 }
 
@@ -71,7 +72,6 @@ impl Core {
             unseal_progress: Mutex::new(UnsealProgress::new()),
             audit,
             addresses,
-            kv: Arc::new(KvV2),
             unsafe_local_reads,
         })
     }
@@ -97,7 +97,8 @@ impl Core {
     /// The engine for a mount entry.
     fn backend_for(&self, kind: &str, version: u8) -> Option<Arc<dyn Backend>> {
         match (kind, version) {
-            ("kv", 2) => Some(self.kv.clone()),
+            ("kv", 1) => Some(Arc::new(KvV1)),
+            ("kv", 2) => Some(Arc::new(KvV2)),
             _ => None,
         }
     }

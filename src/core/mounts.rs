@@ -2,6 +2,8 @@
 //! (`logical/<uuid>/`) its data lives. Stored encrypted at `core/mounts`, replicated, and read
 //! through each request's transaction (so a write racing a mount change is guarded).
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde::Serialize;
 use serde_json::Map;
@@ -27,9 +29,35 @@ pub struct MountEntry {
     pub accessor: String,
     /// Free text.
     pub description: String,
+    /// Engine options (`version`, and for KV v2 a mount-wide `max_versions` default).
+    pub options: BTreeMap<String, String>,
+    /// Default lease TTL in seconds (0: the system default).
+    pub default_lease_ttl: u64,
+    /// Maximum lease TTL in seconds (0: the system default).
+    pub max_lease_ttl: u64,
 }
 
 impl MountEntry {
+    /// A new mount of `kind` (engine `version`) at `path` (`foo/`), with a fresh uuid.
+    pub fn new(path: &str, kind: &str, version: u8, description: &str) -> Self {
+        let id = crate::crypto::random_id();
+        let mut options = BTreeMap::new();
+        if kind == "kv" {
+            options.insert("version".to_string(), version.to_string());
+        }
+        MountEntry {
+            path: path.to_string(),
+            kind: kind.to_string(),
+            version,
+            accessor: format!("{kind}_{}", &id[..8]),
+            uuid: id,
+            description: description.to_string(),
+            options,
+            default_lease_ttl: 0,
+            max_lease_ttl: 0,
+        }
+    }
+
     /// The storage prefix of the mount's data.
     pub fn storage_prefix(&self) -> String {
         format!("logical/{}/", self.uuid)
@@ -42,8 +70,12 @@ impl MountEntry {
             "description": self.description,
             "accessor": self.accessor,
             "uuid": self.uuid,
-            "config": {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": false},
-            "options": if self.kind == "kv" { json!({"version": self.version.to_string()}) } else { Value::Null },
+            "config": {
+                "default_lease_ttl": self.default_lease_ttl,
+                "max_lease_ttl": self.max_lease_ttl,
+                "force_no_cache": false,
+            },
+            "options": if self.options.is_empty() { Value::Null } else { json!(self.options) },
             "local": false,
             "seal_wrap": false,
             "external_entropy_access": false,
@@ -62,14 +94,12 @@ impl MountTable {
     /// The table a new cluster starts with: KV v2 at `secret/`.
     pub fn initial() -> Self {
         MountTable {
-            entries: vec![MountEntry {
-                path: "secret/".into(),
-                kind: "kv".into(),
-                version: 2,
-                uuid: crate::crypto::random_id(),
-                accessor: format!("kv_{}", &crate::crypto::random_id()[..8]),
-                description: "key/value secret storage".into(),
-            }],
+            entries: vec![MountEntry::new(
+                "secret/",
+                "kv",
+                2,
+                "key/value secret storage",
+            )],
         }
     }
 
@@ -86,6 +116,49 @@ impl MountTable {
                 }
             })
             .max_by_key(|(entry, _)| entry.path.len())
+    }
+
+    /// The mount whose point is exactly `path` (`foo` or `foo/`).
+    pub fn find(&self, path: &str) -> Option<&MountEntry> {
+        let wanted = format!("{}/", path.trim_end_matches('/'));
+        self.entries.iter().find(|entry| entry.path == wanted)
+    }
+
+    /// Checks that a mount could be placed at `path` (normalized to `foo/bar/`): well-formed, not
+    /// reserved, and neither equal to, inside, nor around another mount (`except` is ignored: the
+    /// mount being moved). Returns the normalized mount point.
+    pub fn check_new_path(&self, path: &str, except: Option<&str>) -> Result<String, String> {
+        let trimmed = path.trim_matches('/');
+        if trimmed.is_empty() {
+            return Err("mount path must not be empty".into());
+        }
+        if trimmed
+            .split('/')
+            .any(|segment| segment.is_empty() || segment == "." || segment == "..")
+        {
+            return Err("invalid mount path: empty, '.' or '..' segment".into());
+        }
+        if trimmed
+            .chars()
+            .any(|ch| ch.is_control() || ch.is_whitespace())
+        {
+            return Err("invalid mount path: control or whitespace characters".into());
+        }
+        let point = format!("{trimmed}/");
+        for reserved in ["sys/", "auth/", "cubbyhole/", "identity/"] {
+            if point.starts_with(reserved) || reserved.starts_with(&point) {
+                return Err(format!("cannot mount under reserved path {reserved:?}"));
+            }
+        }
+        for entry in &self.entries {
+            if Some(entry.path.as_str()) == except {
+                continue;
+            }
+            if entry.path.starts_with(&point) || point.starts_with(&entry.path) {
+                return Err(format!("path is already in use at {}", entry.path));
+            }
+        }
+        Ok(point)
     }
 
     /// `sys/mounts` data: mount point -> entry.
@@ -115,14 +188,7 @@ mod tests {
         MountTable {
             entries: paths
                 .iter()
-                .map(|path| MountEntry {
-                    path: path.to_string(),
-                    kind: "kv".into(),
-                    version: 2,
-                    uuid: path.to_string(),
-                    accessor: String::new(),
-                    description: String::new(),
-                })
+                .map(|path| MountEntry::new(path, "kv", 2, ""))
                 .collect(),
         }
     }
@@ -148,5 +214,26 @@ mod tests {
         );
         assert!(table.route("secretive/x").is_none());
         assert!(table.route("other/x").is_none());
+    }
+
+    #[test]
+    fn new_mount_paths_must_not_collide_nest_or_climb() {
+        let table = table(&["secret/", "team/a/"]);
+        assert_eq!(table.check_new_path("kv2", None).unwrap(), "kv2/");
+        assert_eq!(table.check_new_path("/team/b/", None).unwrap(), "team/b/");
+        for bad in [
+            "secret", "secret/x", "team", "team/a/b", "", "a/../b", "sys", "auth/x", "a b",
+        ] {
+            assert!(
+                table.check_new_path(bad, None).is_err(),
+                "{bad:?} must be refused"
+            );
+        }
+        assert_eq!(
+            table
+                .check_new_path("secret/inner", Some("secret/"))
+                .unwrap(),
+            "secret/inner/"
+        );
     }
 }

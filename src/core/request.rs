@@ -18,8 +18,6 @@ use zeroize::Zeroizing;
 
 use super::Core;
 use super::CoreError;
-use super::mounts::MOUNTS_KEY;
-use super::mounts::MountTable;
 use super::now_secs;
 use super::txn::TxnBuilder;
 use crate::audit;
@@ -159,12 +157,7 @@ impl Core {
         if request.path == "auth/token/lookup-self" {
             return lookup_self(request, presented, &entry);
         }
-        let table = match txn.get(MOUNTS_KEY).map_err(LogicalError::from)? {
-            Some(bytes) => {
-                MountTable::decode(&bytes).map_err(|err| CoreError::Internal(err.to_string()))?
-            }
-            None => MountTable::default(),
-        };
+        let table = super::mounts_api::load_table(txn)?;
         let Some((mount, rest)) = table.route(&request.path) else {
             return Err(CoreError::InvalidRequest(format!(
                 "no handler for route {:?}: route entry not found",
@@ -184,6 +177,7 @@ impl Core {
             path: rest.to_string(),
             data: request.data.clone(),
             query: request.query.clone(),
+            mount_options: mount.options.clone(),
         };
         let mut view = txn.view(mount.storage_prefix());
         Ok(backend.handle(&engine_request, &mut view)?)

@@ -13,8 +13,6 @@ use strongroom_raft::state_machine::chain_hash;
 use super::Core;
 use super::CoreError;
 use super::JOURNAL_AAD;
-use super::mounts::MOUNTS_KEY;
-use super::mounts::MountTable;
 use super::request::ClientRequest;
 use super::txn::TxnBuilder;
 use crate::logical::LogicalError;
@@ -33,15 +31,10 @@ impl Core {
         request: &ClientRequest,
         txn: &mut TxnBuilder,
     ) -> Result<Response, CoreError> {
+        if let Some(result) = self.mounts_api(request, txn) {
+            return result;
+        }
         match (request.path.as_str(), request.operation) {
-            ("sys/mounts", Operation::Read) => {
-                let table = match txn.get(MOUNTS_KEY).map_err(LogicalError::from)? {
-                    Some(bytes) => MountTable::decode(&bytes)
-                        .map_err(|err| CoreError::Internal(err.to_string()))?,
-                    None => MountTable::default(),
-                };
-                Ok(Response::with_data(table.to_json()))
-            }
             ("sys/seal", Operation::Update | Operation::Create) => Ok(Response::no_content()),
             ("sys/audit/log", Operation::Read) => self.audit_log_page(request),
             ("sys/audit/verify", Operation::Read) => self.audit_verify(),

@@ -61,6 +61,8 @@ pub struct Request {
     pub data: Map<String, Value>,
     /// Query parameters (`version`, `list`, ...).
     pub query: BTreeMap<String, String>,
+    /// The options of the mount serving the request (`version`, engine-specific settings).
+    pub mount_options: BTreeMap<String, String>,
 }
 
 impl Request {

@@ -13,6 +13,9 @@ pub struct Response {
     pub warnings: Vec<String>,
     /// A status code that overrides the default.
     pub status: Option<u16>,
+    /// Also copy `data`'s fields to the top level of the body (Vault's legacy `sys/` routes such as
+    /// `sys/mounts`; clients read either place).
+    pub data_at_top_level: bool,
 }
 
 impl Response {

@@ -6,6 +6,7 @@
 mod fixture;
 mod t10_seal;
 mod t20_replication;
+mod t25_mounts;
 mod t30_failover;
 mod t40_at_rest;
 mod t50_snapshot;

@@ -120,7 +120,11 @@ fn envelope(request_id: &str, response: crate::logical::Response) -> Response {
             None => StatusCode::NO_CONTENT.into_response(),
         };
     }
-    let body = json!({
+    let top_level = response
+        .data_at_top_level
+        .then(|| response.data.clone())
+        .flatten();
+    let mut body = json!({
         "request_id": request_id,
         "lease_id": "",
         "renewable": false,
@@ -130,5 +134,10 @@ fn envelope(request_id: &str, response: crate::logical::Response) -> Response {
         "warnings": if response.warnings.is_empty() { Value::Null } else { json!(response.warnings) },
         "auth": Value::Null,
     });
+    if let (Some(fields), Value::Object(body)) = (top_level, &mut body) {
+        for (key, value) in fields {
+            body.entry(key).or_insert(value);
+        }
+    }
     (status.unwrap_or(StatusCode::OK), Json(body)).into_response()
 }

@@ -7,6 +7,9 @@
 pub mod model;
 mod path_data;
 mod path_metadata;
+mod v1;
+
+pub use self::v1::KvV1;
 
 use serde_json::Value;
 use serde_json::json;
@@ -87,7 +90,7 @@ fn config(
 ) -> Result<Response, LogicalError> {
     match operation {
         Operation::Read => {
-            let config = load_config(storage)?;
+            let config = load_config(request, storage)?;
             Ok(Response::from_value(json!({
                 "cas_required": config.cas_required,
                 "delete_version_after": duration::format_seconds(config.delete_version_after),
@@ -95,7 +98,8 @@ fn config(
             })))
         }
         Operation::Create | Operation::Update => {
-            let mut config: MountConfig = load_config(storage)?;
+            let mut config: MountConfig =
+                model::load(storage, model::CONFIG_KEY)?.unwrap_or_default();
             if let Some(value) = request.field("max_versions") {
                 config.max_versions = match &value {
                     Value::Number(number) => number.as_u64().and_then(|n| u32::try_from(n).ok()),

@@ -18,6 +18,7 @@ use serde_json::json;
 use strongroom_raft::codec;
 
 use crate::logical::LogicalError;
+use crate::logical::Request;
 use crate::logical::Storage;
 use crate::logical::StorageError;
 use crate::logical::duration;
@@ -213,9 +214,22 @@ pub(crate) fn store<T: Serialize>(
     Ok(storage.put(key, codec::encode(value))?)
 }
 
-/// The mount config (defaults when never written).
-pub(crate) fn load_config(storage: &mut dyn Storage) -> Result<MountConfig, LogicalError> {
-    Ok(load(storage, CONFIG_KEY)?.unwrap_or_default())
+/// The mount config (defaults when never written). A `max_versions` mount option (set when
+/// the mount was enabled or tuned) applies when the engine config leaves it at 0.
+pub(crate) fn load_config(
+    request: &Request,
+    storage: &mut dyn Storage,
+) -> Result<MountConfig, LogicalError> {
+    let mut config: MountConfig = load(storage, CONFIG_KEY)?.unwrap_or_default();
+    if config.max_versions == 0
+        && let Some(max) = request
+            .mount_options
+            .get("max_versions")
+            .and_then(|value| value.parse().ok())
+    {
+        config.max_versions = max;
+    }
+    Ok(config)
 }
 
 /// Reads the data of one version as a JSON object.

@@ -43,14 +43,14 @@ pub(crate) fn read(
         return Err(LogicalError::NotFound);
     };
     let now = time::now_nanos();
-    let deleted_by_age = expired(&meta, version_meta, storage, now)?;
+    let deleted_by_age = expired(request, &meta, version_meta, storage, now)?;
     let metadata = version_meta.to_json(version, &meta.custom_metadata);
     if version_meta.destroyed || version_meta.is_deleted(now) || deleted_by_age {
         // Vault answers a deleted or destroyed version with 404 and the version's metadata.
         let mut metadata = metadata;
         if deleted_by_age && !version_meta.is_deleted(now) {
             let at = version_meta.created_nanos
-                + meta.effective_delete_after(&load_config(storage)?) * 1_000_000_000;
+                + meta.effective_delete_after(&load_config(request, storage)?) * 1_000_000_000;
             metadata.insert("deletion_time".into(), json!(time::format_nanos(at)));
         }
         let mut response = Response::with_data(data_response(Value::Null, metadata));
@@ -67,12 +67,13 @@ pub(crate) fn read(
 /// Whether `delete_version_after` has passed for this version (enforced on read at once, not
 /// only when a cleanup runs).
 fn expired(
+    request: &Request,
     meta: &KeyMetadata,
     version: &VersionMeta,
     storage: &mut dyn Storage,
     now: u64,
 ) -> Result<bool, LogicalError> {
-    let after = meta.effective_delete_after(&load_config(storage)?);
+    let after = meta.effective_delete_after(&load_config(request, storage)?);
     Ok(after > 0
         && version
             .created_nanos
@@ -138,7 +139,7 @@ pub(crate) fn write(
         Some(_) => return Err(LogicalError::invalid("data must be a JSON object")),
         None => return Err(LogicalError::invalid("no data provided")),
     };
-    let config = load_config(storage)?;
+    let config = load_config(request, storage)?;
     let mut meta = load::<KeyMetadata>(storage, &meta_key(path))?.unwrap_or_default();
     check_cas(request, &meta, &config)?;
     put_version(storage, path, &mut meta, &config, data)
@@ -153,7 +154,7 @@ pub(crate) fn patch(
     let Some(Value::Object(changes)) = request.data.get("data") else {
         return Err(LogicalError::invalid("no data provided"));
     };
-    let config = load_config(storage)?;
+    let config = load_config(request, storage)?;
     let Some(mut meta) = load::<KeyMetadata>(storage, &meta_key(path))? else {
         return Err(LogicalError::NotFound);
     };
@@ -164,7 +165,10 @@ pub(crate) fn patch(
         .get(&meta.current_version)
         .cloned()
         .unwrap_or_default();
-    if current.destroyed || current.is_deleted(now) || expired(&meta, &current, storage, now)? {
+    if current.destroyed
+        || current.is_deleted(now)
+        || expired(request, &meta, &current, storage, now)?
+    {
         return Err(LogicalError::NotFound);
     }
     let mut data = Value::Object(
