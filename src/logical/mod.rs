@@ -29,4 +29,15 @@ pub trait Backend: Send + Sync {
         request: &Request,
         storage: &mut dyn Storage,
     ) -> Result<Response, LogicalError>;
+
+    /// Background maintenance (key auto-rotation, expiry cleanup), run by the core on the
+    /// leader of an unsealed cluster every few seconds, once per mount, in its own guarded
+    /// transaction: what it stages commits atomically, or not at all if anything it read changed
+    /// meanwhile (it then runs again next time). It must be idempotent and bounded (do a batch of
+    /// work, leave the rest for the next run). `now_secs` is the time it runs at. The default does
+    /// nothing.
+    fn periodic(&self, storage: &mut dyn Storage, now_secs: u64) -> Result<(), LogicalError> {
+        let _ = (storage, now_secs);
+        Ok(())
+    }
 }
