@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages a fresh Debian/Ubuntu machine needs to build and test Strongroom:
 # libclang (bindgen for RocksDB) and a C++ compiler (RocksDB itself). A Rust toolchain is assumed.
-# protoc is not needed: the build uses a vendored copy from crates.io.
+# Strongroom's own protos use a vendored protoc; the benchmark's etcd-client crate needs a system
+# protoc with the well-known types (protobuf-compiler, libprotobuf-dev), and the benchmark runs
+# etcd 3.4 (etcd-server) as the comparison baseline.
 set -euo pipefail
 
 need=()
-for package in g++ libclang-dev; do
+for package in g++ libclang-dev protobuf-compiler libprotobuf-dev etcd-server; do
   dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
 done
 
