@@ -1,0 +1,459 @@
+//! Cluster control: writes each node's config, starts the processes, initializes the vault
+//! (5 shares, threshold 3), unseals every node, and later kills, pauses, resumes, restarts
+//! (and re-unseals), seals and stops nodes. Waits poll conditions with deadlines. Every audited
+//! request the harness makes for itself is a `control` operation in the history, so the audit
+//! checker can account for its record.
+
+pub mod api;
+pub mod audit_export;
+pub mod node;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::MutexGuard;
+use std::time::Duration;
+use std::time::Instant;
+
+use anyhow::Context;
+use anyhow::bail;
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use serde_json::json;
+
+use self::api::Api;
+use self::api::CallError;
+use self::api::Reply;
+use self::api::Request;
+use self::node::NodeFiles;
+use self::node::NodeProcess;
+use self::node::ServerOptions;
+use crate::history::F;
+use crate::history::Op;
+use crate::history::OpType;
+use crate::history::Recorder;
+use crate::net::Net;
+
+/// The process id used for the harness's own requests.
+pub const CONTROL_PROCESS: u64 = 1_000_000;
+/// Unseal shares and threshold used at init.
+const SHARES: usize = 5;
+const THRESHOLD: usize = 3;
+
+/// What `sys/init` returned.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    /// The root token.
+    pub root_token: String,
+    /// The unseal shares, base64.
+    pub keys_base64: Vec<String>,
+    /// The unseal shares, hex.
+    pub keys_hex: Vec<String>,
+}
+
+/// A running cluster.
+pub struct Cluster {
+    net: Net,
+    options: ServerOptions,
+    files: Vec<NodeFiles>,
+    procs: Vec<Mutex<NodeProcess>>,
+    /// The API client.
+    pub api: Api,
+    recorder: Arc<Recorder>,
+    secrets: Mutex<Option<Secrets>>,
+    unexpected_exits: Mutex<Vec<String>>,
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or fails after `timeout`.
+pub async fn wait_for<T, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Fut,
+) -> anyhow::Result<T>
+where
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Cluster {
+    /// Writes configs and starts every node of `net` (they come up sealed and uninitialized).
+    pub async fn start(
+        run_dir: &Path,
+        net: Net,
+        options: ServerOptions,
+        recorder: Arc<Recorder>,
+        op_timeout: Duration,
+    ) -> anyhow::Result<Cluster> {
+        let addrs = net.addrs().to_vec();
+        let mut files = Vec::new();
+        for me in &addrs {
+            let node_files = NodeFiles::new(run_dir, me.id);
+            std::fs::create_dir_all(&node_files.dir)?;
+            std::fs::write(
+                &node_files.config,
+                node::config_toml(me, &addrs, &node_files.data_dir),
+            )?;
+            files.push(node_files);
+        }
+        let api_addrs: Vec<String> = addrs.iter().map(|a| a.api.clone()).collect();
+        let cluster = Cluster {
+            procs: addrs.iter().map(|_| Mutex::default()).collect(),
+            net,
+            options,
+            files,
+            api: Api::new(&api_addrs, op_timeout)?,
+            recorder,
+            secrets: Mutex::new(None),
+            unexpected_exits: Mutex::new(Vec::new()),
+        };
+        for id in cluster.ids() {
+            cluster.spawn(id)?;
+        }
+        for id in cluster.ids() {
+            cluster.wait_http(id).await?;
+        }
+        Ok(cluster)
+    }
+
+    /// Node ids, `1..=n`.
+    pub fn ids(&self) -> Vec<u64> {
+        (1..=self.files.len() as u64).collect()
+    }
+
+    /// The network.
+    pub fn net(&self) -> &Net {
+        &self.net
+    }
+
+    /// Node `id`'s files.
+    pub fn files(&self, id: u64) -> &NodeFiles {
+        &self.files[(id - 1) as usize]
+    }
+
+    fn process(&self, id: u64) -> MutexGuard<'_, NodeProcess> {
+        self.procs[(id - 1) as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The init secrets, once initialized.
+    pub fn secrets(&self) -> Option<Secrets> {
+        self.secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The root token ("" before init).
+    pub fn token(&self) -> String {
+        self.secrets().map(|s| s.root_token).unwrap_or_default()
+    }
+
+    /// Starts node `id`'s process.
+    pub fn spawn(&self, id: u64) -> anyhow::Result<()> {
+        let prefix = self.net.exec_prefix(id);
+        self.process(id)
+            .spawn(&prefix, self.files(id), &self.options)
+    }
+
+    /// Waits until node `id` answers HTTP at all.
+    pub async fn wait_http(&self, id: u64) -> anyhow::Result<()> {
+        wait_for(
+            &format!("node {id} HTTP"),
+            Duration::from_secs(60),
+            || async move {
+                let request = Request {
+                    method: "GET",
+                    path: "sys/seal-status",
+                    ..Request::default()
+                };
+                self.api.call(id, request).await.ok().map(|_| ())
+            },
+        )
+        .await
+    }
+
+    /// Initializes the vault through node `id`, retrying while no leader is elected.
+    pub async fn init(&self, id: u64) -> anyhow::Result<()> {
+        let body = json!({"secret_shares": SHARES, "secret_threshold": THRESHOLD});
+        let reply = wait_for("sys/init", Duration::from_secs(60), || {
+            let body = body.clone();
+            async move {
+                let request = Request {
+                    method: "PUT",
+                    path: "sys/init",
+                    body: Some(body),
+                    ..Request::default()
+                };
+                self.api
+                    .call(id, request)
+                    .await
+                    .ok()
+                    .filter(|r| r.status == 200)
+            }
+        })
+        .await?;
+        let strings = |field: &str| -> Vec<String> {
+            reply.body[field]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let secrets = Secrets {
+            root_token: reply.body["root_token"].as_str().unwrap_or("").to_string(),
+            keys_base64: strings("keys_base64"),
+            keys_hex: strings("keys"),
+        };
+        if secrets.root_token.is_empty() || secrets.keys_base64.len() < THRESHOLD {
+            bail!("sys/init returned no root token or too few keys");
+        }
+        *self.secrets.lock().unwrap_or_else(|p| p.into_inner()) = Some(secrets);
+        Ok(())
+    }
+
+    /// Whether node `id` reports itself sealed (`None` if it does not answer).
+    pub async fn sealed(&self, id: u64) -> Option<bool> {
+        let request = Request {
+            method: "GET",
+            path: "sys/seal-status",
+            ..Request::default()
+        };
+        let reply = self.api.call(id, request).await.ok()?;
+        reply.body["sealed"].as_bool()
+    }
+
+    /// Unseals node `id` with `THRESHOLD` shares, retrying until it reports unsealed.
+    pub async fn unseal(&self, id: u64, timeout: Duration) -> anyhow::Result<()> {
+        let keys = self.secrets().context("not initialized")?.keys_base64;
+        wait_for(&format!("node {id} to unseal"), timeout, || {
+            let keys = keys.clone();
+            async move {
+                if self.sealed(id).await? {
+                    for key in keys.iter().take(THRESHOLD) {
+                        let request = Request {
+                            method: "PUT",
+                            path: "sys/unseal",
+                            body: Some(json!({"key": key})),
+                            ..Request::default()
+                        };
+                        let reply = self.api.call(id, request).await.ok()?;
+                        if reply.body["sealed"] == Value::Bool(false) {
+                            return Some(());
+                        }
+                    }
+                    None
+                } else {
+                    Some(())
+                }
+            }
+        })
+        .await
+    }
+
+    /// The leader's id as the first node that knows one reports it.
+    pub async fn leader(&self) -> Option<u64> {
+        for id in self.ids() {
+            if !self.is_running(id) || self.is_paused(id) {
+                continue;
+            }
+            let request = Request {
+                method: "GET",
+                path: "sys/leader",
+                ..Request::default()
+            };
+            if let Ok(reply) = self.api.call(id, request).await
+                && let Some(address) = reply.body["leader_address"].as_str()
+                && let Some(leader) = self.api.node_of(address)
+            {
+                return Some(leader);
+            }
+        }
+        None
+    }
+
+    /// Node `id`'s applied Raft index.
+    pub async fn applied_index(&self, id: u64) -> Option<u64> {
+        let request = Request {
+            method: "GET",
+            path: "sys/leader",
+            ..Request::default()
+        };
+        let reply = self.api.call(id, request).await.ok()?;
+        reply.body["raft_applied_index"].as_u64()
+    }
+
+    /// SIGKILLs node `id` (expected: not reported as a crash).
+    pub fn kill(&self, id: u64) {
+        self.process(id).kill();
+    }
+
+    /// SIGSTOPs node `id`.
+    pub fn pause(&self, id: u64) -> anyhow::Result<()> {
+        let mut process = self.process(id);
+        process.signal(Signal::SIGSTOP)?;
+        process.paused = true;
+        Ok(())
+    }
+
+    /// SIGCONTs node `id`.
+    pub fn resume(&self, id: u64) -> anyhow::Result<()> {
+        let mut process = self.process(id);
+        if process.paused {
+            process.signal(Signal::SIGCONT)?;
+            process.paused = false;
+        }
+        Ok(())
+    }
+
+    /// True if node `id` has a live process.
+    pub fn is_running(&self, id: u64) -> bool {
+        self.process(id).running()
+    }
+
+    /// True if node `id` is paused.
+    pub fn is_paused(&self, id: u64) -> bool {
+        self.process(id).paused
+    }
+
+    /// Starts node `id` again (if it is down) and unseals it.
+    pub async fn restart(&self, id: u64) -> anyhow::Result<()> {
+        if !self.is_running(id) {
+            self.spawn(id)?;
+        }
+        self.wait_http(id).await?;
+        self.unseal(id, Duration::from_secs(60)).await
+    }
+
+    /// Reaps nodes that exited on their own, recording each as unexpected.
+    pub fn reap_unexpected(&self) {
+        for id in self.ids() {
+            if let Some(status) = self.process(id).try_exit() {
+                self.unexpected_exits
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(format!("node {id} exited on its own: {status}"));
+            }
+        }
+    }
+
+    /// Exits nobody caused.
+    pub fn unexpected_exits(&self) -> Vec<String> {
+        self.unexpected_exits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Sets node `id`'s wall-clock offset in seconds (needs the faketime preload).
+    pub fn set_clock_offset(&self, id: u64, seconds: i64) -> anyhow::Result<()> {
+        let text = if seconds >= 0 {
+            format!("+{seconds}\n")
+        } else {
+            format!("{seconds}\n")
+        };
+        std::fs::write(&self.files(id).faketime, text)?;
+        Ok(())
+    }
+
+    /// An audited request the harness makes for itself, recorded as a `control` operation.
+    pub async fn control(
+        &self,
+        id: u64,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        phase: &str,
+        stale: bool,
+    ) -> Result<Reply, CallError> {
+        let token = self.token();
+        let mut invoke = Op::new(OpType::Invoke, F::Control, CONTROL_PROCESS, id);
+        invoke.path = Some(path.split('?').next().unwrap_or(path).to_string());
+        invoke.phase = phase.to_string();
+        let invoke = self.recorder.invoke(invoke);
+        let request = Request {
+            method,
+            path,
+            body,
+            token: Some(&token),
+            stale,
+        };
+        let result = self.api.call(id, request).await;
+        let mut done = Op::new(OpType::Ok, F::Control, CONTROL_PROCESS, id);
+        match &result {
+            Ok(reply) => {
+                done.status = Some(reply.status);
+                done.req_id = reply.req_id.clone();
+                if reply.status >= 400 {
+                    done.kind = if reply.status >= 500 {
+                        OpType::Info
+                    } else {
+                        OpType::Fail
+                    };
+                    done.error = reply.error_text();
+                }
+            }
+            Err(err) => {
+                done.kind = OpType::Info;
+                done.not_sent = matches!(err, CallError::NotSent(_));
+                if done.not_sent {
+                    done.kind = OpType::Fail;
+                }
+                done.error = Some(err.to_string());
+            }
+        }
+        self.recorder.complete(&invoke, done);
+        result
+    }
+
+    /// Seals node `id` through `sys/seal` (audited).
+    pub async fn seal(&self, id: u64) -> anyhow::Result<()> {
+        let reply = self
+            .control(id, "PUT", "sys/seal", None, "seal", false)
+            .await?;
+        if reply.status >= 300 {
+            bail!(
+                "sys/seal on node {id} answered {}: {:?}",
+                reply.status,
+                reply.error_text()
+            );
+        }
+        Ok(())
+    }
+
+    /// Stops every node (SIGCONT first if paused, then SIGTERM, then SIGKILL after a grace).
+    pub async fn stop_all(&self) {
+        for id in self.ids() {
+            let process = self.process(id);
+            if process.paused {
+                let _ = process.signal(Signal::SIGCONT);
+            }
+            let _ = process.signal(Signal::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for id in self.ids() {
+            while Instant::now() < deadline && self.is_running(id) {
+                let exited = self.process(id).try_exit().is_some();
+                if exited {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            self.process(id).kill();
+        }
+    }
+}

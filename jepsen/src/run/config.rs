@@ -1,0 +1,235 @@
+//! Resolving `run` options into a run configuration: workloads, faults, binary, network mode,
+//! the store directory and the test name; stored as `config.json` with the seed and git commit.
+
+use std::path::Path;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use anyhow::bail;
+use serde::Serialize;
+
+use crate::cli::RunArgs;
+use crate::cli::parse_range_ms;
+use crate::nemesis::Fault;
+use crate::nemesis::Timing;
+use crate::net::NetMode;
+use crate::workload::Workload;
+
+/// Everything a run needs to know, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunConfig {
+    /// Test name.
+    pub test: String,
+    /// Workloads.
+    pub workloads: Vec<Workload>,
+    /// Faults.
+    pub faults: Vec<Fault>,
+    /// Fault timing.
+    pub timing: Timing,
+    /// Network mode.
+    pub net: NetMode,
+    /// The server binary.
+    pub server_bin: PathBuf,
+    /// libfaketime, when the clock fault is on.
+    pub faketime_lib: Option<PathBuf>,
+    /// The git commit of the workspace, if known.
+    pub git_commit: Option<String>,
+    /// The options as given.
+    #[serde(skip)]
+    pub args: RunArgs,
+}
+
+/// The workspace root (this crate's parent directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Where `strongroom` is looked for by default.
+pub fn default_bin_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("debug")
+}
+
+const FAKETIME_PATHS: [&str; 3] = [
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/faketime/libfaketime.so.1",
+];
+
+fn parse_workloads(text: &str) -> anyhow::Result<Vec<Workload>> {
+    let mut out = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if name == "all" {
+            out.extend(Workload::ALL);
+            continue;
+        }
+        out.push(Workload::parse(name).with_context(|| {
+            format!("unknown workload {name:?} (known: register, set, audit, all)")
+        })?);
+    }
+    out.dedup();
+    if out.is_empty() {
+        bail!("no workload given");
+    }
+    Ok(out)
+}
+
+fn git_commit(root: &Path) -> Option<String> {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Checks that `bin` accepts `flag` (the unsafe switches exist only in `jepsen-unsafe` builds).
+fn supports_flag(bin: &Path, flag: &str) -> bool {
+    std::process::Command::new(bin)
+        .args(["server", "--help"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(flag))
+        .unwrap_or(false)
+}
+
+impl RunConfig {
+    /// Resolves `args` for network mode `net`.
+    pub fn resolve(args: &RunArgs, net: NetMode) -> anyhow::Result<RunConfig> {
+        let workloads = parse_workloads(&args.workload)?;
+        let faults = Fault::parse_list(&args.nemesis)?;
+        if net == NetMode::Loopback
+            && let Some(fault) = faults.iter().find(|f| f.needs_netns())
+        {
+            bail!(
+                "the {} nemesis needs network namespaces (netns mode), not available here",
+                fault.name()
+            );
+        }
+        let timing = Timing {
+            quiet_ms: parse_range_ms(&args.quiet).map_err(anyhow::Error::msg)?,
+            hold_ms: parse_range_ms(&args.hold).map_err(anyhow::Error::msg)?,
+        };
+        let bin_dir = args.bin_dir.clone().unwrap_or_else(default_bin_dir);
+        let server_bin = bin_dir.join("strongroom");
+        if !server_bin.is_file() {
+            bail!(
+                "{} not found: build it (cargo build --workspace) or pass --bin-dir",
+                server_bin.display()
+            );
+        }
+        for (wanted, flag) in [
+            (args.unsafe_local_reads, "--unsafe-local-reads"),
+            (args.unsafe_no_fsync, "--unsafe-no-fsync"),
+        ] {
+            if wanted && !supports_flag(&server_bin, flag) {
+                bail!(
+                    "{} has no {flag}: build it with `cargo build --workspace --features strongroom/jepsen-unsafe`",
+                    server_bin.display()
+                );
+            }
+        }
+        let faketime_lib = if faults.contains(&Fault::Clock) {
+            let lib = FAKETIME_PATHS
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists())
+                .context("the clock nemesis needs libfaketime (apt-get install faketime; see scripts/setup.sh)")?;
+            Some(lib)
+        } else {
+            None
+        };
+        let test = args.name.clone().unwrap_or_else(|| {
+            let w: Vec<&str> = workloads
+                .iter()
+                .map(|w| match w {
+                    Workload::Register => "register",
+                    Workload::Set => "set",
+                    Workload::Audit => "audit",
+                })
+                .collect();
+            let f: Vec<&str> = faults.iter().map(|f| f.name()).collect();
+            let mut name = format!(
+                "{}__{}__n{}",
+                w.join("+"),
+                if f.is_empty() {
+                    "none".to_string()
+                } else {
+                    f.join("+")
+                },
+                args.nodes
+            );
+            if args.unsafe_local_reads {
+                name.push_str("__unsafe-local-reads");
+            }
+            if args.unsafe_no_fsync {
+                name.push_str("__unsafe-no-fsync");
+            }
+            name
+        });
+        Ok(RunConfig {
+            test,
+            workloads,
+            faults,
+            timing,
+            net,
+            server_bin,
+            faketime_lib,
+            git_commit: git_commit(&workspace_root()),
+            args: args.clone(),
+        })
+    }
+
+    /// The run directory: `<store>/<test>/<UTC time>`.
+    pub fn run_dir(&self) -> PathBuf {
+        let store = self
+            .args
+            .store
+            .clone()
+            .unwrap_or_else(|| workspace_root().join("jepsen").join("store"));
+        let now = time::OffsetDateTime::now_utc();
+        let stamp = format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            now.year(),
+            now.month() as u8,
+            now.day(),
+            now.hour(),
+            now.minute(),
+            now.second()
+        );
+        store.join(&self.test).join(stamp)
+    }
+
+    /// `config.json`'s content.
+    pub fn to_json(&self) -> serde_json::Value {
+        let a = &self.args;
+        serde_json::json!({
+            "test": self.test,
+            "workloads": self.workloads,
+            "nemesis": self.faults,
+            "timing": self.timing,
+            "nodes": a.nodes,
+            "time_s": a.time.as_secs_f64(),
+            "rate": a.rate,
+            "concurrency": a.concurrency,
+            "seed": a.seed,
+            "unsafe_local_reads": a.unsafe_local_reads,
+            "unsafe_no_fsync": a.unsafe_no_fsync,
+            "net": self.net,
+            "op_timeout_s": a.op_timeout.as_secs_f64(),
+            "keys": a.keys,
+            "ops_per_key": a.ops_per_key,
+            "server_bin": self.server_bin,
+            "faketime_lib": self.faketime_lib,
+            "git_commit": self.git_commit,
+        })
+    }
+}
