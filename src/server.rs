@@ -117,6 +117,7 @@ pub async fn run_with(
         },
         unsafe_options.local_reads,
     );
+    core.start_background();
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let cluster = spawn_grpc(

@@ -6,6 +6,7 @@
 //! - [`request`]: the pipeline for every other path.
 
 pub mod audit_log;
+mod background;
 pub mod error;
 pub mod init;
 pub mod mounts;
@@ -99,6 +100,7 @@ impl Core {
         match (kind, version) {
             ("kv", 1) => Some(Arc::new(KvV1)),
             ("kv", 2) => Some(Arc::new(KvV2)),
+            ("transit", _) => Some(Arc::new(crate::engines::transit::Transit)),
             _ => None,
         }
     }

@@ -18,7 +18,7 @@ use crate::logical::Response;
 use crate::logical::duration;
 
 /// Reads the mount table through `txn` (the read becomes a guard of any write).
-pub(super) fn load_table(txn: &mut TxnBuilder) -> Result<MountTable, CoreError> {
+pub(crate) fn load_table(txn: &mut TxnBuilder) -> Result<MountTable, CoreError> {
     match txn.get(MOUNTS_KEY).map_err(LogicalError::from)? {
         Some(bytes) => {
             MountTable::decode(&bytes).map_err(|err| CoreError::Internal(err.to_string()))

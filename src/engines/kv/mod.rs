@@ -4,6 +4,7 @@
 //! Paths below the mount: `data/<path>`, `metadata/<path>`, `delete/<path>`, `undelete/<path>`,
 //! `destroy/<path>`, `config`. Storage layout: see [`model`].
 
+mod cleanup;
 pub mod model;
 mod path_data;
 mod path_metadata;
@@ -51,6 +52,10 @@ impl Backend for KvV2 {
             }
             _ => Err(LogicalError::UnsupportedPath),
         }
+    }
+
+    fn periodic(&self, storage: &mut dyn Storage, now_secs: u64) -> Result<(), LogicalError> {
+        cleanup::expire_versions(storage, now_secs)
     }
 }
 

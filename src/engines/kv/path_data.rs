@@ -5,6 +5,7 @@ use serde_json::Map;
 use serde_json::Value;
 use serde_json::json;
 
+use super::cleanup;
 use super::model::KeyMetadata;
 use super::model::MountConfig;
 use super::model::VersionData;
@@ -216,6 +217,9 @@ fn put_version(
         .map_err(|err| LogicalError::invalid(err.to_string()))?;
     store(storage, &version_key(path, version), &VersionData { json })?;
     store(storage, &meta_key(path), meta)?;
+    if meta.effective_delete_after(config) > 0 {
+        cleanup::mark_expiring(storage, path)?;
+    }
     Ok(Response::with_data(
         version_meta.to_json(version, &meta.custom_metadata),
     ))

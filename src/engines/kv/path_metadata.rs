@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::cleanup;
 use super::model::KeyMetadata;
 use super::model::load;
 use super::model::meta_key;
@@ -71,6 +72,9 @@ pub(crate) fn write(
     }
     meta.updated_nanos = now;
     store(storage, &meta_key(path), &meta)?;
+    if meta.delete_version_after > 0 {
+        cleanup::mark_expiring(storage, path)?;
+    }
     Ok(Response::no_content())
 }
 
@@ -81,6 +85,7 @@ pub(crate) fn delete(path: &str, storage: &mut dyn Storage) -> Result<Response, 
             storage.delete(&version_key(path, *version))?;
         }
         storage.delete(&meta_key(path))?;
+        storage.delete(&cleanup::expiring_key(path))?;
     }
     Ok(Response::no_content())
 }
