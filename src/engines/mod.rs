@@ -2,3 +2,4 @@
 //! to its mount. They never import the barrier, raft, RocksDB or the core.
 
 pub mod kv;
+pub mod transit;
