@@ -130,10 +130,13 @@ pub fn check(ops: &[Op], journals: &[Journal]) -> CheckResult {
             ));
         }
     }
-    let Some(longest) = journals.iter().max_by_key(|j| j.records.len()) else {
-        return CheckResult::from_anomalies("audit", anomalies, json!({}), Validity::Unknown);
+    // Nodes whose export failed are reported above and left out of the comparison.
+    let journals: Vec<&Journal> = journals.iter().filter(|j| j.error.is_none()).collect();
+    let Some(longest) = journals.iter().copied().max_by_key(|j| j.records.len()) else {
+        return CheckResult::from_anomalies("audit", anomalies, json!({}), Validity::Unknown)
+            .with_note("no node exported its journal");
     };
-    for journal in journals {
+    for journal in &journals {
         if let Some(r) = journal
             .records
             .iter()
@@ -168,7 +171,7 @@ pub fn check(ops: &[Op], journals: &[Journal]) -> CheckResult {
         .flat_map(|records| records.iter().map(|r| r.seq))
         .max()
         .unwrap_or(0);
-    for journal in journals.iter().filter(|j| j.error.is_none()) {
+    for journal in &journals {
         if (journal.records.len() as u64) < required_tail {
             anomalies.push(Anomaly::new(
                 "missing-tail",

@@ -181,6 +181,7 @@ fn position(op: &RegOp<'_>) -> Option<u64> {
 
 fn check_key(key: &str, ops: &[RegOp<'_>], anomalies: &mut Vec<Anomaly>, stats: &mut Stats) {
     let k = Some(key);
+    let mut max_version = 0u64;
     // Who wrote each value (values are unique per run), and which op created each version.
     let mut writer_of_value: HashMap<&str, &RegOp<'_>> = HashMap::new();
     let mut creator_of_version: HashMap<u64, &RegOp<'_>> = HashMap::new();
@@ -192,7 +193,7 @@ fn check_key(key: &str, ops: &[RegOp<'_>], anomalies: &mut Vec<Anomaly>, stats: 
                 expected,
             } => {
                 stats.writes += 1;
-                stats.max_version = stats.max_version.max(*version);
+                max_version = max_version.max(*version);
                 writer_of_value.insert(value, op);
                 if let Some(other) = creator_of_version.insert(*version, op) {
                     anomalies.push(Anomaly::new(
@@ -234,7 +235,7 @@ fn check_key(key: &str, ops: &[RegOp<'_>], anomalies: &mut Vec<Anomaly>, stats: 
         let RegKind::Read { version, value } = &op.kind else {
             continue;
         };
-        stats.max_version = stats.max_version.max(*version);
+        max_version = max_version.max(*version);
         let read_index = op.op.last_index();
         let Some(value) = value else {
             if *version != 0 {
@@ -321,7 +322,8 @@ fn check_key(key: &str, ops: &[RegOp<'_>], anomalies: &mut Vec<Anomaly>, stats: 
                 && !version_of_maybe.contains_key(&op.op.invoke.id)
         })
         .count() as u64;
-    let unexplained: Vec<u64> = (1..=stats.max_version)
+    stats.max_version = stats.max_version.max(max_version);
+    let unexplained: Vec<u64> = (1..=max_version)
         .filter(|v| !explained.contains_key(v))
         .collect();
     if unexplained.len() as u64 > unattributed_maybe {

@@ -69,6 +69,8 @@ pub struct Request<'a> {
     pub token: Option<&'a str>,
     /// Ask for a stale (local) read.
     pub stale: bool,
+    /// A deadline other than the client's default.
+    pub timeout: Option<Duration>,
 }
 
 impl Api {
@@ -113,6 +115,9 @@ impl Api {
         }
         if request.stale {
             builder = builder.header(CONSISTENCY_HEADER, "stale");
+        }
+        if let Some(timeout) = request.timeout {
+            builder = builder.timeout(timeout);
         }
         if let Some(body) = &request.body {
             builder = builder.json(body);

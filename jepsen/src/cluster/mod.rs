@@ -183,23 +183,18 @@ impl Cluster {
         .await
     }
 
-    /// Initializes the vault through node `id`, retrying while no leader is elected.
+    /// Initializes the vault through node `id`, retrying while no leader is elected. Each
+    /// attempt is a `control` operation (phase `init`): init writes an audit record.
     pub async fn init(&self, id: u64) -> anyhow::Result<()> {
         let body = json!({"secret_shares": SHARES, "secret_threshold": THRESHOLD});
         let reply = wait_for("sys/init", Duration::from_secs(60), || {
             let body = body.clone();
             async move {
-                let request = Request {
-                    method: "PUT",
-                    path: "sys/init",
-                    body: Some(body),
-                    ..Request::default()
-                };
-                self.api
-                    .call(id, request)
+                let reply = self
+                    .control_with(id, "PUT", "sys/init", Some(body), "init", false, None)
                     .await
-                    .ok()
-                    .filter(|r| r.status == 200)
+                    .ok()?;
+                (reply.status == 200).then_some(reply)
             }
         })
         .await?;
@@ -378,9 +373,24 @@ impl Cluster {
         path: &str,
         body: Option<Value>,
         phase: &str,
+    ) -> Result<Reply, CallError> {
+        self.control_with(id, method, path, body, phase, false, None).await
+    }
+
+    /// [`Cluster::control`] with stale consistency and/or a deadline of its own.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn control_with(
+        &self,
+        id: u64,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        phase: &str,
         stale: bool,
+        timeout: Option<Duration>,
     ) -> Result<Reply, CallError> {
         let token = self.token();
+        let token = (!token.is_empty()).then_some(token);
         let mut invoke = Op::new(OpType::Invoke, F::Control, CONTROL_PROCESS, id);
         invoke.path = Some(path.split('?').next().unwrap_or(path).to_string());
         invoke.phase = phase.to_string();
@@ -389,8 +399,9 @@ impl Cluster {
             method,
             path,
             body,
-            token: Some(&token),
+            token: token.as_deref(),
             stale,
+            timeout,
         };
         let result = self.api.call(id, request).await;
         let mut done = Op::new(OpType::Ok, F::Control, CONTROL_PROCESS, id);
@@ -423,7 +434,7 @@ impl Cluster {
     /// Seals node `id` through `sys/seal` (audited).
     pub async fn seal(&self, id: u64) -> anyhow::Result<()> {
         let reply = self
-            .control(id, "PUT", "sys/seal", None, "seal", false)
+            .control(id, "PUT", "sys/seal", None, "seal")
             .await?;
         if reply.status >= 300 {
             bail!(

@@ -95,7 +95,6 @@ pub async fn final_phase(
                         &path,
                         Some(json!({"data": {"alive": "yes"}})),
                         "liveness",
-                        false,
                     )
                     .await
                     .ok()?;
@@ -127,8 +126,9 @@ pub async fn final_phase(
     let journals = if config.workloads.contains(&Workload::Audit) {
         converge(cluster).await;
         let mut journals = Vec::new();
+        let mut target = None;
         for id in cluster.ids() {
-            journals.push(cluster.export_audit(id, &dir.join("audit")).await);
+            journals.push(cluster.export_audit(id, &dir.join("audit"), &mut target).await);
         }
         Some(journals)
     } else {

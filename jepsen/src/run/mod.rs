@@ -79,7 +79,6 @@ async fn drive(
                 "secret/data/jepsen-setup",
                 Some(json!({"data": {"ready": "yes"}})),
                 "setup",
-                false,
             )
             .await
             .ok()?;

@@ -197,6 +197,7 @@ pub async fn execute(
         body,
         token: Some(&ctx.token),
         stale: false,
+        timeout: None,
     };
     let result = ctx.api.call(node, request).await;
     let mut done = if f == F::Read {

@@ -76,6 +76,7 @@ async fn add(ctx: &Ctx, node: u64, process: u64, element: u64, rng: &mut Rng) ->
         body: Some(json!({"data": {"v": value}, "options": {"cas": 0}})),
         token: Some(&ctx.token),
         stale: false,
+        timeout: None,
     };
     let result = ctx.api.call(node, request).await;
     ctx.recorder.complete(&invoke, write_completion(&result))
@@ -93,6 +94,7 @@ pub async fn read(ctx: &Ctx, node: u64, process: u64, phase: &str) -> Op {
         body: None,
         token: Some(&ctx.token),
         stale: false,
+        timeout: None,
     };
     let result = ctx.api.call(node, request).await;
     let mut done = read_completion(&result);
