@@ -178,6 +178,7 @@ impl Core {
             data: request.data.clone(),
             query: request.query.clone(),
             mount_options: mount.options.clone(),
+            remote_address: request.remote_address.clone(),
         };
         let mut view = txn.view(mount.storage_prefix());
         Ok(backend.handle(&engine_request, &mut view)?)

@@ -15,6 +15,7 @@ pub mod testing;
 pub use error::LogicalError;
 pub use request::Operation;
 pub use request::Request;
+pub use response::Auth;
 pub use response::Response;
 pub use storage::Storage;
 pub use storage::StorageError;
@@ -39,5 +40,11 @@ pub trait Backend: Send + Sync {
     fn periodic(&self, storage: &mut dyn Storage, now_secs: u64) -> Result<(), LogicalError> {
         let _ = (storage, now_secs);
         Ok(())
+    }
+
+    /// Paths (relative to the mount) served without a client token, such as an auth method's
+    /// `login`. A pattern ending in `*` matches every path with that prefix. Default: none.
+    fn unauthenticated_paths(&self) -> &'static [&'static str] {
+        &[]
     }
 }

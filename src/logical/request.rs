@@ -63,6 +63,8 @@ pub struct Request {
     pub query: BTreeMap<String, String>,
     /// The options of the mount serving the request (`version`, engine-specific settings).
     pub mount_options: BTreeMap<String, String>,
+    /// The client's IP address, when known (for CIDR-bound credentials).
+    pub remote_address: Option<String>,
 }
 
 impl Request {
