@@ -30,6 +30,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A copy of this error for another waiter of the same operation (an `io::Error` keeps its
+    /// kind and message).
+    pub(crate) fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::NoLeader => StoreError::NoLeader,
+            StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+            StoreError::Indeterminate(m) => StoreError::Indeterminate(m.clone()),
+            StoreError::ApplyTimeout(index) => StoreError::ApplyTimeout(*index),
+            StoreError::Storage(err) => {
+                StoreError::Storage(io::Error::new(err.kind(), err.to_string()))
+            }
+            StoreError::Fatal(m) => StoreError::Fatal(m.clone()),
+            StoreError::Startup(m) => StoreError::Startup(m.clone()),
+        }
+    }
+
     /// True when the caller may retry the same operation: nothing was committed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::NoLeader | StoreError::Unavailable(_))

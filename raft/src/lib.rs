@@ -18,6 +18,7 @@ pub mod error;
 pub mod log_store;
 pub mod network;
 pub mod node;
+mod read_batch;
 pub mod reader;
 pub mod snapshot;
 pub mod state_machine;

@@ -26,6 +26,7 @@ use crate::network::ChannelPool;
 use crate::network::client::NetworkFactory;
 use crate::network::pb;
 use crate::network::server::RaftGrpc;
+use crate::read_batch::ReadBatcher;
 use crate::reader::StoreReader;
 use crate::state_machine::SnapshotDirs;
 use crate::state_machine::StateMachine;
@@ -60,8 +61,9 @@ pub struct NodeConfig {
     pub max_in_snapshot_log_to_keep: u64,
     /// How many log entries are purged at a time.
     pub purge_batch_size: u64,
-    /// TESTING ONLY: never fsync the log or the state machine (acknowledged writes can be lost
-    /// on a crash). Exists so fault-injection tests can prove they notice.
+    /// TESTING ONLY: never fsync the log (acknowledged writes can be lost on a crash; state
+    /// machine applies are never synced, the log is the durable record). Exists so
+    /// fault-injection tests can prove they notice.
     pub unsafe_skip_fsync: bool,
 }
 
@@ -115,7 +117,7 @@ pub(crate) fn open_storage(data_dir: &std::path::Path, fsync: bool) -> Result<St
     let dirs = SnapshotDirs::under(data_dir)?;
     let (applied_tx, applied) = watch::channel(0u64);
     let log_store = LogStore::new(db.clone(), fsync)?;
-    let state_machine = StateMachine::new(db.clone(), dirs.clone(), applied_tx, fsync)?;
+    let state_machine = StateMachine::new(db.clone(), dirs.clone(), applied_tx)?;
     Ok(Storage {
         db,
         dirs,
@@ -134,6 +136,8 @@ pub struct RaftNode {
     applied: watch::Receiver<u64>,
     pool: ChannelPool,
     dirs: SnapshotDirs,
+    /// Coalesces concurrent read-index requests into shared rounds.
+    reads: ReadBatcher,
 }
 
 impl RaftNode {
@@ -191,14 +195,22 @@ impl RaftNode {
             }
         }
         let reader = StoreReader::new(db.clone(), applied_rx.clone());
-        Ok(Arc::new(RaftNode {
-            id: config.id,
-            raft,
-            db,
-            reader,
-            applied: applied_rx,
-            pool,
-            dirs,
+        Ok(Arc::new_cyclic(|node: &std::sync::Weak<RaftNode>| {
+            let node = node.clone();
+            let reads = ReadBatcher::start(move || {
+                let node = node.upgrade()?;
+                Some(async move { node.fetch_read_index().await })
+            });
+            RaftNode {
+                id: config.id,
+                raft,
+                db,
+                reader,
+                applied: applied_rx,
+                pool,
+                dirs,
+                reads,
+            }
         }))
     }
 
@@ -315,9 +327,19 @@ impl RaftNode {
 
     /// Returns a linearizable read point once this node has applied up to it: any write
     /// acknowledged before this call started is visible to local reads after it returns.
+    /// Concurrent calls share read-index rounds (see [`crate::read_batch`]).
     pub async fn read_point(&self) -> Result<u64, StoreError> {
         let deadline = Instant::now() + OPERATION_TIMEOUT;
-        let index = loop {
+        let index = self.reads.read_index().await?;
+        self.wait_applied(index, deadline).await?;
+        Ok(index)
+    }
+
+    /// One read-index round: from this node if it leads, else with a `ReadIndex` RPC to the
+    /// leader, retrying across leader changes until [`OPERATION_TIMEOUT`].
+    async fn fetch_read_index(&self) -> Result<u64, StoreError> {
+        let deadline = Instant::now() + OPERATION_TIMEOUT;
+        loop {
             let leader = self.wait_for_leader(deadline).await?;
             let attempt = if leader == self.id {
                 self.read_index_as_leader().await?
@@ -325,12 +347,10 @@ impl RaftNode {
                 self.read_index_remote(leader).await?
             };
             match attempt {
-                Some(index) => break index,
+                Some(index) => return Ok(index),
                 None => self.wait_for_leader_change(leader, deadline).await?,
             }
-        };
-        self.wait_applied(index, deadline).await?;
-        Ok(index)
+        }
     }
 
     /// Confirms leadership with a quorum and returns the read index. `Ok(None)`: not the leader.

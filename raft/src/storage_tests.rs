@@ -79,7 +79,7 @@ fn fixture() -> Fixture {
 
 /// Applies one transaction at `index` through the batch-apply path and returns its outcome.
 fn apply_at(fx: &Fixture, index: u64, txn: Txn) -> TxnOutcome {
-    let responses = apply_batch(&fx.db, &[entry(index, txn)], true).unwrap();
+    let responses = apply_batch(&fx.db, &[entry(index, txn)]).unwrap();
     match responses.into_iter().next() {
         Some(ApplyResponse::Txn(outcome)) => outcome,
         other => panic!("unexpected response {other:?}"),

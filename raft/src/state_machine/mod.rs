@@ -1,7 +1,13 @@
 //! The replicated state machine on RocksDB: a revisioned KV (`kv`), the journal (`journal`) and
-//! the applied position (`sm_meta`). Each `apply` call lands in one synced `WriteBatch`: data,
+//! the applied position (`sm_meta`). Each `apply` call lands in one atomic `WriteBatch`: data,
 //! journal records, last-applied log id, membership and journal head together, so a crash leaves
 //! the state machine at a batch boundary and openraft re-applies the rest from the log.
+//!
+//! The apply batch is written to the WAL but not fsynced: the Raft log is the durable record, and
+//! the state machine is a deterministic function of it. Why that is safe (one shared WAL, recovered
+//! as a prefix; log entries precede their apply in it; purges are synced) is argued in [`crate::db`]
+//! and `docs/performance.md`. Snapshot installs, which replace state the log no longer holds, stay
+//! synced.
 //!
 //! Applying needs no keys: values and journal records are opaque. Sealed vault nodes keep applying.
 
@@ -87,8 +93,6 @@ pub struct StateMachine {
     db: Arc<DB>,
     dirs: SnapshotDirs,
     applied: watch::Sender<u64>,
-    /// Whether applies are fsynced (always, except in the harness's deliberately unsafe mode).
-    fsync: bool,
 }
 
 impl StateMachine {
@@ -97,16 +101,10 @@ impl StateMachine {
         db: Arc<DB>,
         dirs: SnapshotDirs,
         applied: watch::Sender<u64>,
-        fsync: bool,
     ) -> Result<Self, io::Error> {
         let (last_applied, _) = read_applied_state(&db)?;
         applied.send_replace(last_applied.map_or(0, |log_id| log_id.index));
-        Ok(StateMachine {
-            db,
-            dirs,
-            applied,
-            fsync,
-        })
+        Ok(StateMachine { db, dirs, applied })
     }
 }
 
@@ -132,12 +130,9 @@ fn write_options(fsync: bool) -> WriteOptions {
     options
 }
 
-/// Applies a batch of entries in one synced write and returns one response per entry.
-pub(crate) fn apply_batch(
-    db: &DB,
-    entries: &[Entry],
-    fsync: bool,
-) -> Result<Vec<ApplyResponse>, io::Error> {
+/// Applies a batch of entries in one atomic, unsynced write (see the module docs) and returns one
+/// response per entry.
+pub(crate) fn apply_batch(db: &DB, entries: &[Entry]) -> Result<Vec<ApplyResponse>, io::Error> {
     let mut pending = PendingWrites::new(db, read_journal_head(db)?);
     let mut responses = Vec::with_capacity(entries.len());
     let mut last_applied = None;
@@ -167,7 +162,7 @@ pub(crate) fn apply_batch(
         batch.put_cf(meta, KEY_MEMBERSHIP, codec::encode(membership));
     }
     batch.put_cf(meta, KEY_JOURNAL_HEAD, codec::encode(&journal_head));
-    db.write_opt(batch, &write_options(fsync))
+    db.write_opt(batch, &write_options(false))
         .map_err(db::io_err)?;
     Ok(responses)
 }
@@ -194,11 +189,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(());
         };
         let db = self.db.clone();
-        let fsync = self.fsync;
-        let responses = tokio::task::spawn_blocking(move || apply_batch(&db, &batch, fsync))
+        let responses = tokio::task::spawn_blocking(move || apply_batch(&db, &batch))
             .await
             .map_err(db::io_err)??;
-        // Only after the batch is durable: publish progress and release the waiting clients.
+        // Only after the batch is written (readable; durable through the log): publish progress
+        // and release the waiting clients.
         self.applied.send_replace(last_index);
         for (responder, response) in responders.into_iter().zip(responses) {
             if let Some(responder) = responder {
