@@ -132,7 +132,7 @@ async fn load(connector: &Connector, workers: usize, count: u64) -> anyhow::Resu
                     return Ok::<(), anyhow::Error>(());
                 }
                 let mut attempt = 0;
-                while let Err(err) = client.call(Op::Put(key)).await {
+                while let Err(err) = client.call(Op::Put { key, stale: false }).await {
                     errors.fetch_add(1, Ordering::Relaxed);
                     attempt += 1;
                     if attempt >= 5 {

@@ -116,7 +116,7 @@ pub fn markdown(result: &SuiteResult, plot: Option<&str>) -> String {
         out,
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
-    for w in workload::ALL {
+    for w in workload::ALL.iter().chain(workload::DIAGNOSTIC) {
         for row in result.rows.iter().filter(|r| r.workload == w.id) {
             let etcd = find(&result.rows, w.id, "etcd");
             let (r_ops, r_p50, r_p99) = match etcd {

@@ -11,7 +11,12 @@ pub const KEY_SPACE: u64 = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     /// Write `VALUE_BYTES` to a key.
-    Put(u64),
+    Put {
+        /// The key index.
+        key: u64,
+        /// Strongroom only: skip the read point before the write (`stale` consistency).
+        stale: bool,
+    },
     /// Read a key; `stale` = local/serializable read without a read index.
     Get {
         /// The key index.
@@ -37,6 +42,9 @@ pub enum Target {
 pub enum Mix {
     /// Only puts.
     Put,
+    /// Only puts sent with Strongroom's `stale` consistency, which skips the read point the
+    /// pipeline takes before running a write (diagnostic; etcd does a normal put).
+    PutNoReadPoint,
     /// Only linearizable gets.
     LinearizableGet,
     /// Only stale (serializable) gets.
@@ -138,6 +146,26 @@ pub const ALL: &[Workload] = &[
     },
 ];
 
+/// Diagnostic workloads, run only when named in `--only`.
+pub const DIAGNOSTIC: &[Workload] = &[
+    Workload {
+        id: "put-seq-stale",
+        title: "sequential put without the pipeline's read point (diagnostic)",
+        mix: Mix::PutNoReadPoint,
+        workers: 1,
+        conns: 1,
+        target: Target::Leader,
+    },
+    Workload {
+        id: "put-256-stale",
+        title: "put, 256 in flight, without the pipeline's read point (diagnostic)",
+        mix: Mix::PutNoReadPoint,
+        workers: 256,
+        conns: 8,
+        target: Target::Leader,
+    },
+];
+
 /// Workloads that exist in the issue but cannot run yet, with the reason (shown in the report).
 pub const NOT_YET: &[(&str, &str)] = &[
     (
@@ -176,12 +204,13 @@ impl Mix {
     pub fn next_op(self, rng: &mut Rng) -> Op {
         let key = rng.next_u64() % KEY_SPACE;
         match self {
-            Mix::Put => Op::Put(key),
+            Mix::Put => Op::Put { key, stale: false },
+            Mix::PutNoReadPoint => Op::Put { key, stale: true },
             Mix::LinearizableGet => Op::Get { key, stale: false },
             Mix::StaleGet => Op::Get { key, stale: true },
             Mix::ReadWrite90 => {
                 if rng.next_u64().is_multiple_of(10) {
-                    Op::Put(key)
+                    Op::Put { key, stale: false }
                 } else {
                     Op::Get { key, stale: false }
                 }
@@ -204,12 +233,17 @@ pub fn value(seed: u64) -> String {
         .collect()
 }
 
-/// Looks workloads up by id (`None` = all).
+/// Looks workloads up by id (`None` = all but the diagnostic ones).
 pub fn select(only: Option<&[String]>) -> Vec<Workload> {
-    ALL.iter()
-        .filter(|w| only.is_none_or(|ids| ids.iter().any(|id| id == w.id)))
-        .copied()
-        .collect()
+    match only {
+        None => ALL.to_vec(),
+        Some(ids) => ALL
+            .iter()
+            .chain(DIAGNOSTIC)
+            .filter(|w| ids.iter().any(|id| id == w.id))
+            .copied()
+            .collect(),
+    }
 }
 
 #[cfg(test)]
@@ -222,10 +256,10 @@ mod tests {
         let ops: Vec<Op> = (0..10_000)
             .map(|_| Mix::ReadWrite90.next_op(&mut rng))
             .collect();
-        let puts = ops.iter().filter(|op| matches!(op, Op::Put(_))).count();
+        let puts = ops.iter().filter(|op| matches!(op, Op::Put { .. })).count();
         assert!((800..1200).contains(&puts), "puts {puts}");
         assert!(ops.iter().all(|op| match op {
-            Op::Put(k) | Op::Get { key: k, .. } => *k < KEY_SPACE,
+            Op::Put { key, .. } | Op::Get { key, .. } => *key < KEY_SPACE,
         }));
     }
 
@@ -234,6 +268,7 @@ mod tests {
         assert_eq!(value(1).len(), VALUE_BYTES);
         assert_eq!(key_name(42), "bench/00000042");
         assert_eq!(select(Some(&["put-256".to_string()])).len(), 1);
+        assert_eq!(select(Some(&["put-seq-stale".to_string()])).len(), 1);
         assert_eq!(select(None).len(), ALL.len());
     }
 }

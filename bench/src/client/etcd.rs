@@ -35,7 +35,7 @@ impl EtcdClient {
     /// Performs one request (a linearizable get unless `stale`, which maps to serializable).
     pub async fn call(&mut self, op: Op) -> anyhow::Result<()> {
         match op {
-            Op::Put(key) => {
+            Op::Put { key, .. } => {
                 self.kv.put(key_name(key), self.value.clone(), None).await?;
             }
             Op::Get { key, stale } => {

@@ -60,10 +60,11 @@ impl GrpcClient {
     /// Performs one request.
     pub async fn call(&mut self, op: Op) -> anyhow::Result<()> {
         let call = match op {
-            Op::Put(key) => pb::CallRequest {
+            Op::Put { key, stale } => pb::CallRequest {
                 operation: pb::Operation::Update as i32,
                 path: format!("secret/data/{}", key_name(key)),
                 json_body: self.put_body.clone(),
+                stale,
                 ..Default::default()
             },
             Op::Get { key, stale } => pb::CallRequest {

@@ -81,11 +81,18 @@ impl HttpClient {
             .header("host", "strongroom")
             .header("x-vault-token", &*self.token);
         Ok(match op {
-            Op::Put(key) => builder
-                .method("POST")
-                .uri(format!("/v1/secret/data/{}", key_name(key)))
-                .header("content-type", "application/json")
-                .body(Full::new(self.put_body.clone()))?,
+            Op::Put { key, stale } => {
+                let builder = builder
+                    .method("POST")
+                    .uri(format!("/v1/secret/data/{}", key_name(key)))
+                    .header("content-type", "application/json");
+                let builder = if stale {
+                    builder.header(CONSISTENCY_HEADER, "stale")
+                } else {
+                    builder
+                };
+                builder.body(Full::new(self.put_body.clone()))?
+            }
             Op::Get { key, stale } => {
                 let builder = builder
                     .method("GET")
