@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a test: start a cluster, run workloads under faults, check the history.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Re-run the checkers on a stored run directory and rewrite its report.
     Check {
         /// The run directory (`jepsen/store/<test>/<time>`).

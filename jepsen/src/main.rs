@@ -19,7 +19,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Check { dir, wgl_budget } => checks::check_dir(&dir, wgl_budget),
-        Command::Run(args) => run_command(args),
+        Command::Run(args) => run_command(*args),
     };
     match code {
         Ok(code) => std::process::exit(code),

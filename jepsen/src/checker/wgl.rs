@@ -93,8 +93,15 @@ struct Call {
 pub enum KeyVerdict {
     /// A linearization exists.
     Linearizable,
-    /// None exists; the history indexes of the operations the search could not place.
-    NotLinearizable(Vec<u64>),
+    /// None exists.
+    NotLinearizable {
+        /// The operation that could not follow the longest linearizable prefix found.
+        blocking: u64,
+        /// The last few operations of that prefix, in linearization order.
+        prefix_tail: Vec<u64>,
+        /// How many operations the prefix holds.
+        prefix_len: usize,
+    },
     /// The budget ran out.
     Unknown,
 }
@@ -154,6 +161,8 @@ fn calls(ops: &[RegOp<'_>]) -> Vec<Call> {
 }
 
 const NIL: usize = usize::MAX;
+/// Operations of the longest linearizable prefix shown with a violation.
+const WITNESS_TAIL: usize = 4;
 
 #[derive(Clone, Copy)]
 struct Node {
@@ -218,7 +227,9 @@ pub fn check_key(ops: &[RegOp<'_>], deadline: Instant) -> KeyVerdict {
     };
     let mut entry = nodes[0].next;
     let mut steps: u64 = 0;
-    let mut deepest: Vec<usize> = Vec::new();
+    // The longest prefix that could not be extended, and the operation that blocked it.
+    let mut deepest: (Vec<usize>, usize) = (Vec::new(), 0);
+    let mut deepest_len = 0usize;
     while nodes[0].next != NIL {
         steps += 1;
         if steps.is_multiple_of(4096) && Instant::now() > deadline {
@@ -241,16 +252,23 @@ pub fn check_key(ops: &[RegOp<'_>], deadline: Instant) -> KeyVerdict {
             }
             entry = node.next;
         } else {
-            let Some((top, previous)) = stack.pop() else {
-                // This return's call cannot be linearized before it: report what got stuck.
-                let mut stuck: Vec<u64> = deepest.iter().map(|&c| calls[c].index).collect();
-                stuck.push(calls[node.call].index);
-                return KeyVerdict::NotLinearizable(stuck);
-            };
-            if stack.len() + 1 > deepest.len() {
-                deepest = stack.iter().map(|&(n, _)| nodes[n].call).collect();
-                deepest.push(nodes[top].call);
+            // This return's call cannot be linearized after the current prefix.
+            if stack.len() >= deepest_len {
+                deepest_len = stack.len();
+                deepest = (
+                    stack.iter().map(|&(n, _)| nodes[n].call).collect(),
+                    node.call,
+                );
             }
+            let Some((top, previous)) = stack.pop() else {
+                let (prefix, blocking) = &deepest;
+                let tail = prefix.len().saturating_sub(WITNESS_TAIL);
+                return KeyVerdict::NotLinearizable {
+                    blocking: calls[*blocking].index,
+                    prefix_tail: prefix[tail..].iter().map(|&c| calls[c].index).collect(),
+                    prefix_len: prefix.len(),
+                };
+            };
             let call = nodes[top].call;
             state = previous;
             linearized[call / 64] &= !(1 << (call % 64));
@@ -291,15 +309,20 @@ pub fn check(ops: &[Op], budget: Duration) -> CheckResult {
     for (key, reg_ops) in &keys {
         match check_key(reg_ops, deadline) {
             KeyVerdict::Linearizable => checked += 1,
-            KeyVerdict::NotLinearizable(stuck) => {
+            KeyVerdict::NotLinearizable {
+                blocking,
+                prefix_tail,
+                prefix_len,
+            } => {
                 checked += 1;
-                let last = stuck.last().copied().unwrap_or(0);
+                let mut ops = vec![blocking];
+                ops.extend(&prefix_tail);
                 anomalies.push(Anomaly::new(
                     "not-linearizable",
                     Some(key),
-                    stuck,
+                    ops,
                     format!(
-                        "no linearization of key {key} exists: operation {last} cannot be placed after the longest linearizable prefix (the other listed operations)"
+                        "no linearization of key {key} exists: the longest linearizable prefix found has {prefix_len} operations, and operation {blocking} (listed first, then the prefix's last ones) can follow no extension of it"
                     ),
                 ));
             }

@@ -88,14 +88,24 @@ impl Cluster {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             let result = self
-                .control_with(id, "GET", path, None, EXPORT_PHASE, true, Some(EXPORT_TIMEOUT))
+                .control_with(
+                    id,
+                    "GET",
+                    path,
+                    None,
+                    EXPORT_PHASE,
+                    true,
+                    Some(EXPORT_TIMEOUT),
+                )
                 .await;
             match result {
                 Ok(reply) if reply.status == 200 => return Ok(reply.body["data"].clone()),
                 Ok(reply) if reply.status < 500 => {
                     anyhow::bail!("{path} answered {}: {:?}", reply.status, reply.error_text())
                 }
-                Ok(reply) => last = format!("{path} answered {}: {:?}", reply.status, reply.error_text()),
+                Ok(reply) => {
+                    last = format!("{path} answered {}: {:?}", reply.status, reply.error_text())
+                }
                 Err(err) => last = format!("{path}: {err}"),
             }
         }

@@ -374,7 +374,8 @@ impl Cluster {
         body: Option<Value>,
         phase: &str,
     ) -> Result<Reply, CallError> {
-        self.control_with(id, method, path, body, phase, false, None).await
+        self.control_with(id, method, path, body, phase, false, None)
+            .await
     }
 
     /// [`Cluster::control`] with stale consistency and/or a deadline of its own.
@@ -433,9 +434,7 @@ impl Cluster {
 
     /// Seals node `id` through `sys/seal` (audited).
     pub async fn seal(&self, id: u64) -> anyhow::Result<()> {
-        let reply = self
-            .control(id, "PUT", "sys/seal", None, "seal")
-            .await?;
+        let reply = self.control(id, "PUT", "sys/seal", None, "seal").await?;
         if reply.status >= 300 {
             bail!(
                 "sys/seal on node {id} answered {}: {:?}",

@@ -158,14 +158,15 @@ async fn start(
         }
         Fault::Partition => {
             let shape = *rng.pick(&partition::SHAPES).unwrap_or(&"isolate-one");
-            let leader = if shape == "isolate-leader" {
+            let leader = if shape == "isolate-leader" || shape == "lagging" {
                 cluster.leader().await
             } else {
                 None
             };
-            let (grudge, side) = partition::grudge(shape, &cluster.ids(), leader, rng);
-            cluster.net().apply(&grudge, 0.0)?;
-            let shown: Vec<(u64, Vec<u64>)> = grudge
+            let (faults, side) = partition::plan(shape, &cluster.ids(), leader, rng);
+            cluster.net().apply(&faults)?;
+            let shown: Vec<(u64, Vec<u64>)> = faults
+                .drops
                 .iter()
                 .map(|(k, v)| (*k, v.iter().copied().collect()))
                 .collect();
@@ -179,7 +180,11 @@ async fn start(
         }
         Fault::Loss => {
             let loss = *rng.pick(&[0.1, 0.2, 0.3, 0.4]).unwrap_or(&0.2);
-            cluster.net().apply(&Default::default(), loss)?;
+            let faults = crate::net::NetFaults {
+                loss,
+                ..Default::default()
+            };
+            cluster.net().apply(&faults)?;
             log.log(name, "start", &cluster.ids(), json!({"loss": loss}));
             Ok(Active::Network)
         }

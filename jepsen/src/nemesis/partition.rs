@@ -1,20 +1,46 @@
 //! Partition shapes, as grudges (node -> peers whose packets it drops): isolate one node,
 //! isolate the leader, random halves, a bridge (two sides that only one node connects), and
-//! one-way (a node that cannot hear, or cannot be heard).
+//! one-way (a node that cannot hear, or cannot be heard); and lagging (a follower that receives
+//! no replication but whose own calls to peers still succeed: the stale-read trap).
 
 use std::collections::BTreeSet;
 
 use crate::net::Grudge;
+use crate::net::NetFaults;
 use crate::rng::Rng;
 
 /// The partition shapes.
-pub const SHAPES: [&str; 5] = [
+pub const SHAPES: [&str; 6] = [
     "isolate-one",
     "isolate-leader",
     "halves",
     "bridge",
     "one-way",
+    "lagging",
 ];
+
+/// Builds the network faults of partition `shape`; returns them and the affected nodes.
+pub fn plan(shape: &str, ids: &[u64], leader: Option<u64>, rng: &mut Rng) -> (NetFaults, Vec<u64>) {
+    if shape == "lagging" {
+        let followers: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|&id| Some(id) != leader)
+            .collect();
+        let node = rng.pick(&followers).copied().unwrap_or(ids[0]);
+        let faults = NetFaults {
+            lagging: BTreeSet::from([node]),
+            ..NetFaults::default()
+        };
+        return (faults, vec![node]);
+    }
+    let (drops, side) = grudge(shape, ids, leader, rng);
+    let faults = NetFaults {
+        drops,
+        ..NetFaults::default()
+    };
+    (faults, side)
+}
 
 fn cut(grudge: &mut Grudge, a: &[u64], b: &[u64]) {
     for &x in a {
@@ -89,5 +115,8 @@ mod tests {
         for x in &side {
             assert_eq!(g[x].len(), 3);
         }
+        let (faults, side) = plan("lagging", &ids, None, &mut rng);
+        assert!(faults.drops.is_empty());
+        assert_eq!(faults.lagging.iter().copied().collect::<Vec<_>>(), side);
     }
 }

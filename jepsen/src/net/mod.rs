@@ -24,6 +24,18 @@ use serde::Serialize;
 /// Nodes whose packets each node drops (node -> peers it does not hear).
 pub type Grudge = BTreeMap<u64, BTreeSet<u64>>;
 
+/// The network faults in force (replaced as a whole by [`Net::apply`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetFaults {
+    /// Node -> peers whose packets it drops.
+    pub drops: Grudge,
+    /// Share (0..1) of every other peer packet each node drops.
+    pub loss: f64,
+    /// Nodes that drop what peers send to their cluster port: they receive no replication and
+    /// no votes, yet their own calls to peers (Propose, ReadIndex, Vote) still get answers.
+    pub lagging: BTreeSet<u64>,
+}
+
 /// The network mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -73,8 +85,8 @@ impl Net {
                     .iter()
                     .map(|&id| NodeAddrs {
                         id,
-                        api: format!("{}:8200", netns::node_ip(id)),
-                        cluster: format!("{}:8201", netns::node_ip(id)),
+                        api: format!("{}:{}", netns::node_ip(id), netns::API_PORT),
+                        cluster: format!("{}:{}", netns::node_ip(id), netns::CLUSTER_PORT),
                     })
                     .collect();
                 Ok(Net {
@@ -124,10 +136,10 @@ impl Net {
         self.netns.is_some()
     }
 
-    /// Installs `grudge` and `loss`, replacing any earlier fault.
-    pub fn apply(&self, grudge: &Grudge, loss: f64) -> anyhow::Result<()> {
+    /// Installs `faults`, replacing any earlier ones.
+    pub fn apply(&self, faults: &NetFaults) -> anyhow::Result<()> {
         let netns = self.netns.as_ref().ok_or(Unsupported)?;
-        netns.apply(grudge, loss)?;
+        netns.apply(faults)?;
         Ok(())
     }
 

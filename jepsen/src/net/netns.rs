@@ -8,9 +8,7 @@
 //! left behind (inside the sandbox there is normally nothing), and dropping [`Netns`] tears
 //! its own objects down.
 
-use std::collections::BTreeMap;
-use std::collections::BTreeSet;
-
+use super::NetFaults;
 use super::cmd;
 use super::cmd::CmdError;
 
@@ -20,6 +18,10 @@ const BRIDGE: &str = "srjbr0";
 const SUBNET: &str = "10.213.0";
 /// The bridge's (the clients') address.
 pub const HOST_IP: &str = "10.213.0.254";
+/// Every node's HTTP API port.
+pub const API_PORT: u16 = 8200;
+/// Every node's cluster (Raft gRPC) port.
+pub const CLUSTER_PORT: u16 = 8201;
 
 /// The nodes' namespaces and the bridge.
 pub struct Netns {
@@ -115,21 +117,28 @@ impl Netns {
         vec!["ip".into(), "netns".into(), "exec".into(), ns_name(id)]
     }
 
-    /// Replaces every node's rules: `grudge[n]` are the nodes whose packets `n` drops, and
-    /// `loss` (0..1) is the share of every other peer packet each node drops.
-    pub fn apply(&self, grudge: &BTreeMap<u64, BTreeSet<u64>>, loss: f64) -> Result<(), CmdError> {
+    /// Replaces every node's rules with `faults`.
+    pub fn apply(&self, faults: &NetFaults) -> Result<(), CmdError> {
         for &id in &self.ids {
             let mut rules = String::from(
                 "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n",
             );
-            let dropped = grudge.get(&id).cloned().unwrap_or_default();
+            let dropped = faults.drops.get(&id).cloned().unwrap_or_default();
             for peer in self.ids.iter().filter(|&&p| p != id) {
+                let source = node_ip(*peer);
                 if dropped.contains(peer) {
-                    rules.push_str(&format!("-A INPUT -s {} -j DROP\n", node_ip(*peer)));
-                } else if loss > 0.0 {
+                    rules.push_str(&format!("-A INPUT -s {source} -j DROP\n"));
+                    continue;
+                }
+                if faults.lagging.contains(&id) {
                     rules.push_str(&format!(
-                        "-A INPUT -s {} -m statistic --mode random --probability {loss:.3} -j DROP\n",
-                        node_ip(*peer)
+                        "-A INPUT -s {source} -p tcp --dport {CLUSTER_PORT} -j DROP\n"
+                    ));
+                }
+                if faults.loss > 0.0 {
+                    rules.push_str(&format!(
+                        "-A INPUT -s {source} -m statistic --mode random --probability {:.3} -j DROP\n",
+                        faults.loss
                     ));
                 }
             }
@@ -145,7 +154,7 @@ impl Netns {
 
     /// Removes every rule.
     pub fn heal(&self) -> Result<(), CmdError> {
-        self.apply(&BTreeMap::new(), 0.0)
+        self.apply(&NetFaults::default())
     }
 
     fn teardown(&mut self) {

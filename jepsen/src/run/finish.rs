@@ -128,7 +128,11 @@ pub async fn final_phase(
         let mut journals = Vec::new();
         let mut target = None;
         for id in cluster.ids() {
-            journals.push(cluster.export_audit(id, &dir.join("audit"), &mut target).await);
+            journals.push(
+                cluster
+                    .export_audit(id, &dir.join("audit"), &mut target)
+                    .await,
+            );
         }
         Some(journals)
     } else {
