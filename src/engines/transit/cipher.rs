@@ -313,6 +313,36 @@ mod tests {
         assert_eq!(opened, b"abc");
     }
 
+    /// AES-256-GCM test case 16 of McGrew & Viega's GCM specification (the NIST vectors), laid
+    /// out as Vault's `nonce || ciphertext || tag`: our decryption agrees with the standard.
+    #[test]
+    fn decrypts_the_published_gcm_test_vector() {
+        let mut policy = test_util::policy(KeyType::Aes256Gcm96);
+        let key = hex::decode("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308")
+            .unwrap();
+        if let Some(entry) = policy.versions.get_mut(&1) {
+            entry.key = crate::engines::transit::policy::SecretBytes::new(key);
+        }
+        let raw = hex::decode(concat!(
+            "cafebabefacedbaddecaf888",
+            "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa",
+            "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
+            "76fc6ece0f4e1768cddf8853bb2d551b",
+        ))
+        .unwrap();
+        let aad = hex::decode("feedfacedeadbeeffeedfacedeadbeefabaddad2").unwrap();
+        let input = CipherInput {
+            associated_data: &aad,
+            ..CipherInput::default()
+        };
+        let (plaintext, _) = decrypt(&policy, &format_versioned(1, &raw), &input).unwrap();
+        assert_eq!(
+            hex::encode(plaintext.as_slice()),
+            "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72\
+             1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39"
+        );
+    }
+
     #[test]
     fn truncated_and_tampered_ciphertexts_fail_cleanly() {
         let policy = test_util::policy(KeyType::Aes256Gcm96);

@@ -168,7 +168,7 @@ fn route(request: &Request, storage: &mut dyn Storage, now: u64) -> Result<Respo
 }
 
 /// Checks a key name: Vault's `\w(([\w-.]+)?\w)?` (letters, digits, `_`; `-` and `.` inside).
-fn checked<'a>(name: &'a str) -> Result<&'a str, LogicalError> {
+fn checked(name: &str) -> Result<&str, LogicalError> {
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let ok = !name.is_empty()
         && name.len() <= 256

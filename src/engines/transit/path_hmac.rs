@@ -63,12 +63,10 @@ pub(super) fn hmac(
     single_or_batch(request, |item| {
         let input = fields::required_base64(item, "input", "missing input for HMAC")?;
         let version = policy.encryption_version(requested, now / 1_000_000_000)?;
-        let entry = policy.latest().and_then(|_| {
-            policy
-                .versions
-                .get(&version)
-                .ok_or_else(|| LogicalError::invalid("key version not found"))
-        })?;
+        let entry = policy
+            .versions
+            .get(&version)
+            .ok_or_else(|| LogicalError::invalid("key version not found"))?;
         let mac = alg.hmac(mac_key(policy, entry), &input);
         let mut result = Map::new();
         result.insert("hmac".into(), json!(format_versioned(version, &mac)));
