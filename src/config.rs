@@ -64,6 +64,9 @@ pub struct ServerConfig {
     pub raft: RaftTuning,
     /// Every voter of the cluster, this node included.
     pub peers: Vec<PeerConfig>,
+    /// Audit sinks (`[[audit.sink]]`): configured here only, never through the API.
+    #[serde(default, skip_serializing_if = "AuditConfig::is_empty")]
+    pub audit: AuditConfig,
 }
 
 /// One member of the cluster.
@@ -100,13 +103,119 @@ impl Default for RaftTuning {
     fn default() -> Self {
         Self {
             heartbeat_interval_ms: 100,
-            election_timeout_min_ms: 400,
-            election_timeout_max_ms: 800,
+            election_timeout_min_ms: 1000,
+            election_timeout_max_ms: 2000,
             snapshot_logs_since_last: 10_000,
             max_in_snapshot_log_to_keep: 1_000,
             purge_batch_size: 256,
         }
     }
+}
+
+/// The `[audit]` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Where this node streams applied journal records (`[[audit.sink]]`).
+    pub sink: Vec<SinkConfig>,
+}
+
+impl AuditConfig {
+    fn is_empty(&self) -> bool {
+        self.sink.is_empty()
+    }
+}
+
+/// The kinds of audit sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// JSON lines appended to a file, fsync'd, rotated by size.
+    File,
+}
+
+impl SinkKind {
+    /// The type name (`file`), as in the config and in `sys/audit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinkKind::File => "file",
+        }
+    }
+}
+
+/// One `[[audit.sink]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// The sink's name (its path in `sys/audit`, like Vault's device path); defaults to the type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The sink type.
+    #[serde(rename = "type")]
+    pub kind: SinkKind,
+    /// The file records are appended to (absolute).
+    #[serde(serialize_with = "path_lossy")]
+    pub path: PathBuf,
+    /// Rotate the file once it would grow past this many bytes (never when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    /// Free text shown in `sys/audit`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+}
+
+impl SinkConfig {
+    /// The sink's name: `name`, else its type.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(self.kind.as_str())
+    }
+}
+
+/// Smallest accepted `max_bytes` of a file sink.
+const MIN_SINK_MAX_BYTES: u64 = 4096;
+
+fn validate_audit(audit: &AuditConfig) -> Result<(), ConfigError> {
+    let invalid = |message: String| Err(ConfigError::Invalid(message));
+    let mut names = HashSet::new();
+    for sink in &audit.sink {
+        let name = sink.name();
+        let name_ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !name.starts_with('.');
+        if !name_ok {
+            return invalid(format!(
+                "audit.sink name {name:?} must be 1-64 of A-Z a-z 0-9 - _ . (not starting with .)"
+            ));
+        }
+        if !names.insert(name) {
+            return invalid(format!(
+                "audit.sink name {name:?} appears more than once (give each sink a distinct name)"
+            ));
+        }
+        if !sink.path.is_absolute() {
+            return invalid(format!("audit.sink {name:?} path must be absolute"));
+        }
+        if let Some(max) = sink.max_bytes
+            && max < MIN_SINK_MAX_BYTES
+        {
+            return invalid(format!(
+                "audit.sink {name:?} max_bytes ({max}) must be at least {MIN_SINK_MAX_BYTES}"
+            ));
+        }
+        if sink
+            .max_bytes
+            .is_some_and(|max| i64::try_from(max).is_err())
+        {
+            return invalid(format!(
+                "audit.sink {name:?} max_bytes must be at most {} (a TOML integer)",
+                i64::MAX
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn default_max_request_bytes() -> usize {
@@ -249,7 +358,7 @@ impl ServerConfig {
                 self.max_request_bytes
             ));
         }
-        Ok(())
+        validate_audit(&self.audit)
     }
 
     /// The config as TOML text that [`ServerConfig::from_toml_str`] reads back (used by
@@ -336,6 +445,58 @@ cluster_addr = "vault-3.internal:8201"
             Err(ConfigError::Invalid(message)) => message,
             other => panic!("expected Invalid, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn audit_sinks_parse_validate_and_round_trip() {
+        let text = format!(
+            "{VALID}\n[[audit.sink]]\ntype = \"file\"\npath = \"/var/log/sr/audit.log\"\nmax_bytes = 1048576\n\n[[audit.sink]]\nname = \"second\"\ntype = \"file\"\npath = \"/var/log/sr/b.log\"\n"
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(config.audit.sink.len(), 2);
+        assert_eq!(config.audit.sink[0].name(), "file");
+        assert_eq!(config.audit.sink[0].max_bytes, Some(1_048_576));
+        assert_eq!(config.audit.sink[1].name(), "second");
+        assert_eq!(parse(&config.to_toml()).unwrap().audit, config.audit);
+        assert!(parse(VALID).unwrap().audit.sink.is_empty());
+
+        let bad = |edit: Edit| invalid_message(edit);
+        assert!(
+            bad(|c| {
+                for _ in 0..2 {
+                    c.audit.sink.push(SinkConfig {
+                        name: None,
+                        kind: SinkKind::File,
+                        path: PathBuf::from("/a.log"),
+                        max_bytes: None,
+                        description: String::new(),
+                    });
+                }
+            })
+            .contains("more than once")
+        );
+        assert!(
+            bad(|c| c.audit.sink.push(SinkConfig {
+                name: None,
+                kind: SinkKind::File,
+                path: PathBuf::from("rel.log"),
+                max_bytes: None,
+                description: String::new(),
+            }))
+            .contains("absolute")
+        );
+        assert!(
+            bad(|c| c.audit.sink.push(SinkConfig {
+                name: Some("../x".into()),
+                kind: SinkKind::File,
+                path: PathBuf::from("/a.log"),
+                max_bytes: Some(10),
+                description: String::new(),
+            }))
+            .contains("name")
+        );
+        let unknown = format!("{VALID}\n[[audit.sink]]\ntype = \"socket\"\npath = \"/a\"\n");
+        assert!(matches!(parse(&unknown), Err(ConfigError::Parse(_))));
     }
 
     #[test]

@@ -46,6 +46,12 @@ impl StoreReader {
         *self.applied.borrow()
     }
 
+    /// A receiver that changes whenever this node applies more of the log (for tasks that follow
+    /// the journal, such as audit sinks).
+    pub fn applied_watch(&self) -> watch::Receiver<u64> {
+        self.applied.clone()
+    }
+
     /// The record of `key`, if it exists.
     pub fn get(&self, key: &str) -> Result<Option<Record>, StoreError> {
         Ok(state_machine::read_record(&self.db, key)?)

@@ -4,6 +4,9 @@
 //! This module only builds records; the core encrypts them and commits them to the replicated
 //! journal (with the request's writes, or batched for reads) before a response is released.
 
+pub mod filter;
+pub mod sink;
+
 use serde_json::Map;
 use serde_json::Value;
 use serde_json::json;
@@ -45,6 +48,8 @@ pub struct AuditEvent<'a> {
     pub status: u16,
     /// The response `data` (values HMAC'd).
     pub response_data: Option<&'a Map<String, Value>>,
+    /// The `auth` block of a token the request issued (values, the token included, HMAC'd).
+    pub response_auth: Option<&'a Map<String, Value>>,
     /// The error message returned, if the request failed.
     pub error: Option<String>,
 }
@@ -96,6 +101,7 @@ pub fn record(event: &AuditEvent<'_>, time: &str, hasher: Hasher<'_>) -> Vec<u8>
         "response": {
             "status": event.status,
             "data": event.response_data.map(|data| hash_map(data, hasher)),
+            "auth": event.response_auth.map(|auth| hash_map(auth, hasher)),
         },
         "error": event.error.clone().unwrap_or_default(),
     });

@@ -1,18 +1,25 @@
 //! The `strongroom` command line: the clap command tree, logging setup, the tokio runtime, and
-//! dispatch to the command groups (`server`, `dev`, `operator`, `kv`). Also resolves the server
-//! address and token for client commands (flag, then `STRONGROOM_*`, then `VAULT_*`, then defaults).
+//! dispatch to the command groups (`server`, `dev`, `operator`, `kv`, `token`, `policy`, `login`,
+//! `auth`). Also resolves the server address and token for client commands (flag, then
+//! `STRONGROOM_*`, then `VAULT_*`, then defaults), and accepts Vault's single-dash long flags
+//! (`-method=userpass`, `-format=json`) as well as `--method`.
 //!
 //! Exit codes follow Vault's CLI: 0 success, 1 error (including usage errors), 2 "sealed" for
 //! `operator status` and "no value found" for `kv get`/`kv list`.
 
+pub mod auth;
 pub mod client;
 pub mod dev;
 mod dev_layout;
 mod dev_procs;
 pub mod kv;
+pub mod login;
 pub mod operator;
 pub mod output;
+pub mod policy;
+pub mod token;
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -64,6 +71,35 @@ pub enum Command {
         #[command(subcommand)]
         command: kv::KvCommand,
     },
+    /// Create, look up, renew and revoke tokens.
+    Token {
+        /// Where the server is and which token to use.
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The token command.
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
+    /// Write, read, list and delete ACL policies.
+    Policy {
+        /// Where the server is and which token to use.
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The policy command.
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+    },
+    /// Log in with a token, userpass or approle, and store the token in ~/.vault-token.
+    Login(login::LoginArgs),
+    /// Enable, list and disable auth methods.
+    Auth {
+        /// Where the server is and which token to use.
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The auth command.
+        #[command(subcommand)]
+        command: auth::AuthCommand,
+    },
 }
 
 /// Arguments of `strongroom server`.
@@ -113,13 +149,18 @@ pub struct ConnArgs {
 }
 
 impl ConnArgs {
-    /// Builds a client from the flags, falling back to the environment and `~/.vault-token`.
-    pub fn client(&self) -> anyhow::Result<Client> {
-        let address = resolve_address(
+    /// The server address from the flag, else the environment, else the default.
+    pub fn resolved_address(&self) -> String {
+        resolve_address(
             self.address.clone(),
             env_nonempty("STRONGROOM_ADDR"),
             env_nonempty("VAULT_ADDR"),
-        );
+        )
+    }
+
+    /// Builds a client from the flags, falling back to the environment and `~/.vault-token`.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        let address = self.resolved_address();
         let token = resolve_token(
             self.token.clone(),
             env_nonempty("STRONGROOM_TOKEN"),
@@ -165,9 +206,52 @@ fn read_token_file() -> Option<String> {
     (!token.is_empty()).then(|| token.to_string())
 }
 
+/// Rewrites Vault's single-dash long flags (`-method=userpass`, `-no-store`) to clap's
+/// `--method=userpass`, `--no-store`. Single letters (`-h`), a lone `-`, negative numbers and
+/// everything after `--` are left alone; the program name (the first item) too.
+pub fn vault_style_args<I, T>(args: I) -> Vec<OsString>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let mut rest_verbatim = false;
+    args.into_iter()
+        .enumerate()
+        .map(|(index, arg)| {
+            let arg: OsString = arg.into();
+            if index == 0 || rest_verbatim {
+                return arg;
+            }
+            let Some(text) = arg.to_str() else {
+                return arg;
+            };
+            if text == "--" {
+                rest_verbatim = true;
+                return arg;
+            }
+            let name = text
+                .strip_prefix('-')
+                .filter(|rest| !rest.starts_with('-'))
+                .map(|rest| rest.split('=').next().unwrap_or(rest));
+            let is_long_flag = name.is_some_and(|name| {
+                name.len() >= 2
+                    && name.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            });
+            if is_long_flag {
+                OsString::from(format!("-{text}"))
+            } else {
+                arg
+            }
+        })
+        .collect()
+}
+
 /// Entry point of the `strongroom` binary.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(vault_style_args(std::env::args_os())) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -201,6 +285,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Dev(args) => dev::run(args).await,
         Command::Operator { conn, command } => operator::run(&conn, command).await,
         Command::Kv { conn, command } => kv::run(&conn, command).await,
+        Command::Token { conn, command } => token::run(&conn, command).await,
+        Command::Policy { conn, command } => policy::run(&conn, command).await,
+        Command::Login(args) => login::run(args).await,
+        Command::Auth { conn, command } => auth::run(&conn, command).await,
     }
 }
 
@@ -335,6 +423,51 @@ mod tests {
     fn connection_flags_are_not_accepted_by_server_and_dev() {
         assert!(parse(&["server", "--config", "c", "--token", "t"]).is_err());
         assert!(parse(&["dev", "--address", "http://a"]).is_err());
+    }
+
+    #[test]
+    fn vault_single_dash_flags_become_long_flags() {
+        let args = vault_style_args([
+            "strongroom",
+            "kv",
+            "get",
+            "-format=json",
+            "-mount",
+            "secret",
+            "-",
+            "-h",
+            "-1",
+            "k=-v",
+            "--",
+            "-field=x",
+        ]);
+        let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+        assert_eq!(
+            args,
+            [
+                "strongroom",
+                "kv",
+                "get",
+                "--format=json",
+                "--mount",
+                "secret",
+                "-",
+                "-h",
+                "-1",
+                "k=-v",
+                "--",
+                "-field=x"
+            ]
+        );
+        let cli = Cli::try_parse_from(vault_style_args([
+            "strongroom",
+            "token",
+            "create",
+            "-policy=dev",
+            "-ttl=1h",
+        ]))
+        .expect("parse");
+        assert!(matches!(cli.command, Command::Token { .. }));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Background maintenance: while this node is the Raft leader and unsealed, every few seconds
-//! each mounted engine's `Backend::periodic` runs in its own transaction (guarded like any
+//! expired tokens are revoked (in bounded batches) and each mounted engine's and auth method's `Backend::periodic` runs in its own transaction (guarded like any
 //! request, so a run that raced with a write commits nothing and is simply retried next time).
 //! Changes are recorded in the journal with an audit record of type `periodic`.
 
@@ -12,8 +12,14 @@ use strongroom_raft::TxnOutcome;
 
 use super::Core;
 use super::CoreError;
+use super::mounts::MountKind;
 use super::mounts_api::load_table;
 use super::now_secs;
+use super::txn::TxnBuilder;
+use crate::auth::token;
+
+/// At most this many expired tokens (with their children) are revoked per pass.
+const SWEEP_BATCH: usize = 256;
 
 /// How often maintenance runs on the leader.
 const PERIOD: Duration = Duration::from_secs(5);
@@ -25,43 +31,58 @@ impl Core {
         tokio::spawn(run(core));
     }
 
-    /// One maintenance pass over every mount (no-op unless leader and unsealed).
+    /// One maintenance pass (no-op unless leader and unsealed): expired tokens are swept, then
+    /// every secrets engine and auth method runs its `periodic` hook.
     pub async fn run_periodic(&self) -> Result<(), CoreError> {
         if self.is_sealed() || !self.node.status().is_leader {
             return Ok(());
         }
-        let table = load_table(&mut self.new_txn())?;
-        for mount in &table.entries {
-            let Some(backend) = self.backend_for(&mount.kind, mount.version) else {
-                continue;
-            };
-            let mut txn = self.new_txn();
-            let now = now_secs();
-            if let Err(err) = backend.periodic(&mut txn.view(mount.storage_prefix()), now) {
-                tracing::warn!(mount = %mount.path, error = %err, "periodic maintenance failed");
-                continue;
-            }
-            if !txn.has_writes() {
-                continue;
-            }
-            let record = json!({
-                "time": crate::logical::time::format_nanos(crate::logical::time::now_nanos()),
-                "type": "periodic",
-                "request": {"path": mount.path, "operation": "periodic", "node_id": self.node.id()},
-            });
-            let record = self.seal_record(record.to_string().as_bytes())?;
-            match self
-                .node
-                .propose(txn.into_txn(vec![record])?)
-                .await?
-                .outcome
-            {
-                TxnOutcome::Applied { .. } => {
-                    tracing::debug!(mount = %mount.path, "periodic maintenance committed")
+        let mut txn = self.new_txn();
+        token::sweep_expired(&mut txn.view(token::VIEW_PREFIX), now_secs(), SWEEP_BATCH)?;
+        self.commit_maintenance(txn, "auth/token/").await?;
+        for kind in [MountKind::Secrets, MountKind::Auth] {
+            let table = load_table(&mut self.new_txn(), kind)?;
+            for mount in &table.entries {
+                let backend = match kind {
+                    MountKind::Secrets => self.backend_for(&mount.kind, mount.version),
+                    MountKind::Auth => self.auth_backend_for(&mount.kind),
+                };
+                let Some(backend) = backend else { continue };
+                let mut txn = self.new_txn();
+                let outcome =
+                    backend.periodic(&mut txn.view(mount.storage_prefix(kind)), now_secs());
+                if let Err(err) = outcome {
+                    tracing::warn!(mount = %mount.path, error = %err, "periodic maintenance failed");
+                    continue;
                 }
-                TxnOutcome::GuardFailed { .. } => {
-                    tracing::debug!(mount = %mount.path, "periodic maintenance raced a write; next run retries")
-                }
+                self.commit_maintenance(txn, &mount.path).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Proposes what a maintenance task staged (if anything) with a `periodic` journal record.
+    async fn commit_maintenance(&self, txn: TxnBuilder, path: &str) -> Result<(), CoreError> {
+        if !txn.has_writes() {
+            return Ok(());
+        }
+        let record = json!({
+            "time": crate::logical::time::format_nanos(crate::logical::time::now_nanos()),
+            "type": "periodic",
+            "request": {"path": path, "operation": "periodic", "node_id": self.node.id()},
+        });
+        let record = self.seal_record(record.to_string().as_bytes())?;
+        match self
+            .node
+            .propose(txn.into_txn(vec![record])?)
+            .await?
+            .outcome
+        {
+            TxnOutcome::Applied { .. } => {
+                tracing::debug!(%path, "periodic maintenance committed")
+            }
+            TxnOutcome::GuardFailed { .. } => {
+                tracing::debug!(%path, "periodic maintenance raced a write; next run retries")
             }
         }
         Ok(())

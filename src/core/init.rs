@@ -71,6 +71,10 @@ impl Core {
 
         let mut builder = TxnBuilder::new(self.reader(), barrier.clone());
         builder.put(MOUNTS_KEY, MountTable::initial().encode());
+        builder.put(
+            &format!("{}default", super::policies::POLICY_PREFIX),
+            super::policies::default_policy_record(),
+        );
         let cluster = ClusterInfo {
             cluster_id: crate::crypto::random_id(),
             cluster_name: format!("strongroom-cluster-{}", &crate::crypto::random_id()[..8]),

@@ -11,9 +11,11 @@ pub mod error;
 pub mod init;
 pub mod mounts;
 mod mounts_api;
+pub mod policies;
 pub mod request;
 pub mod status;
 pub mod system;
+mod token_api;
 pub mod txn;
 pub mod unseal;
 
@@ -55,6 +57,9 @@ pub struct Core {
     audit: AuditLog,
     addresses: NodeAddresses,
     unsafe_local_reads: bool,
+    policies: policies::PolicyCache,
+    /// This node's configured audit sinks (set once at startup), for `sys/audit`.
+    audit_sinks: std::sync::OnceLock<Vec<crate::audit::sink::SinkHandle>>,
 }
 
 impl Core {
@@ -74,6 +79,8 @@ impl Core {
             audit,
             addresses,
             unsafe_local_reads,
+            policies: policies::PolicyCache::default(),
+            audit_sinks: std::sync::OnceLock::new(),
         })
     }
 
@@ -101,6 +108,15 @@ impl Core {
             ("kv", 1) => Some(Arc::new(KvV1)),
             ("kv", 2) => Some(Arc::new(KvV2)),
             ("transit", _) => Some(Arc::new(crate::engines::transit::Transit)),
+            _ => None,
+        }
+    }
+
+    /// The auth method of a type (`approle`, `userpass`).
+    fn auth_backend_for(&self, kind: &str) -> Option<Arc<dyn Backend>> {
+        match kind {
+            "approle" => Some(Arc::new(crate::auth::methods::approle::AppRole)),
+            "userpass" => Some(Arc::new(crate::auth::methods::userpass::Userpass)),
             _ => None,
         }
     }

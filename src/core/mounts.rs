@@ -11,8 +11,46 @@ use serde_json::Value;
 use serde_json::json;
 use strongroom_raft::codec;
 
-/// Storage key of the mount table.
+/// Storage key of the secrets engines' mount table.
 pub const MOUNTS_KEY: &str = "core/mounts";
+/// Storage key of the auth methods' mount table.
+pub const AUTH_MOUNTS_KEY: &str = "core/auth-mounts";
+
+/// Which mount table: secrets engines (`sys/mounts`, served at `<path>/`) or auth methods
+/// (`sys/auth`, served at `auth/<path>/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountKind {
+    /// Secrets engines.
+    Secrets,
+    /// Auth methods.
+    Auth,
+}
+
+impl MountKind {
+    /// Where the table is stored.
+    pub fn table_key(self) -> &'static str {
+        match self {
+            MountKind::Secrets => MOUNTS_KEY,
+            MountKind::Auth => AUTH_MOUNTS_KEY,
+        }
+    }
+
+    /// The storage prefix mounts' data lives under.
+    pub fn storage_root(self) -> &'static str {
+        match self {
+            MountKind::Secrets => "logical/",
+            MountKind::Auth => "auth/",
+        }
+    }
+
+    /// Mount points that cannot be used (relative to where the table's mounts are served).
+    fn reserved(self) -> &'static [&'static str] {
+        match self {
+            MountKind::Secrets => &["sys/", "auth/", "cubbyhole/", "identity/"],
+            MountKind::Auth => &["token/"],
+        }
+    }
+}
 
 /// One mounted secrets engine.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -58,9 +96,9 @@ impl MountEntry {
         }
     }
 
-    /// The storage prefix of the mount's data.
-    pub fn storage_prefix(&self) -> String {
-        format!("logical/{}/", self.uuid)
+    /// The storage prefix of the mount's data (`logical/<uuid>/` or `auth/<uuid>/`).
+    pub fn storage_prefix(&self, kind: MountKind) -> String {
+        format!("{}{}/", kind.storage_root(), self.uuid)
     }
 
     /// The entry as Vault's `sys/mounts` lists it.
@@ -127,7 +165,12 @@ impl MountTable {
     /// Checks that a mount could be placed at `path` (normalized to `foo/bar/`): well-formed, not
     /// reserved, and neither equal to, inside, nor around another mount (`except` is ignored: the
     /// mount being moved). Returns the normalized mount point.
-    pub fn check_new_path(&self, path: &str, except: Option<&str>) -> Result<String, String> {
+    pub fn check_new_path(
+        &self,
+        kind: MountKind,
+        path: &str,
+        except: Option<&str>,
+    ) -> Result<String, String> {
         let trimmed = path.trim_matches('/');
         if trimmed.is_empty() {
             return Err("mount path must not be empty".into());
@@ -145,7 +188,7 @@ impl MountTable {
             return Err("invalid mount path: control or whitespace characters".into());
         }
         let point = format!("{trimmed}/");
-        for reserved in ["sys/", "auth/", "cubbyhole/", "identity/"] {
+        for reserved in kind.reserved() {
             if point.starts_with(reserved) || reserved.starts_with(&point) {
                 return Err(format!("cannot mount under reserved path {reserved:?}"));
             }
@@ -219,19 +262,29 @@ mod tests {
     #[test]
     fn new_mount_paths_must_not_collide_nest_or_climb() {
         let table = table(&["secret/", "team/a/"]);
-        assert_eq!(table.check_new_path("kv2", None).unwrap(), "kv2/");
-        assert_eq!(table.check_new_path("/team/b/", None).unwrap(), "team/b/");
+        assert_eq!(
+            table
+                .check_new_path(MountKind::Secrets, "kv2", None)
+                .unwrap(),
+            "kv2/"
+        );
+        assert_eq!(
+            table
+                .check_new_path(MountKind::Secrets, "/team/b/", None)
+                .unwrap(),
+            "team/b/"
+        );
         for bad in [
             "secret", "secret/x", "team", "team/a/b", "", "a/../b", "sys", "auth/x", "a b",
         ] {
             assert!(
-                table.check_new_path(bad, None).is_err(),
+                table.check_new_path(MountKind::Secrets, bad, None).is_err(),
                 "{bad:?} must be refused"
             );
         }
         assert_eq!(
             table
-                .check_new_path("secret/inner", Some("secret/"))
+                .check_new_path(MountKind::Secrets, "secret/inner", Some("secret/"))
                 .unwrap(),
             "secret/inner/"
         );

@@ -1,23 +1,30 @@
 //! The request pipeline for every path that is not a seal/status endpoint:
 //!
 //! 1. sealed -> 503; take a linearizable read point unless the client asked for `stale`;
-//! 2. the token -> its entry (through the `core/token/` view) -> the ACL -> allowed?;
-//! 3. route by mount (the mount table is read through the same transaction) and run the engine on
-//!    a view scoped to the mount;
+//! 2. an auth method's unauthenticated path (a login) runs without a token, and a login grant
+//!    becomes a new token; every other request needs a live token (expiry, CIDR bounds and use
+//!    count are checked here, on every node), whose policies build the ACL that must allow the
+//!    operation on the path (with `sudo` on root-protected paths);
+//! 3. route: `sys/*` and `auth/token/*` are the core's own; `auth/<mount>/*` goes to an auth
+//!    method, anything else to the secrets engine mounted at the longest matching prefix, each on
+//!    a storage view scoped to its mount. Every read goes through one transaction builder;
 //! 4. build the audit record; if the request staged writes, commit writes + record + one guard
 //!    per key read as ONE Raft entry, re-running the request when a guard fails (bounded);
 //!    otherwise commit the record through the audit batcher. No record, no response.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Map;
 use serde_json::Value;
-use serde_json::json;
 use strongroom_raft::TxnOutcome;
 use zeroize::Zeroizing;
 
 use super::Core;
 use super::CoreError;
+use super::mounts::MountEntry;
+use super::mounts::MountKind;
+use super::mounts_api::load_table;
 use super::now_secs;
 use super::txn::TxnBuilder;
 use crate::audit;
@@ -25,11 +32,11 @@ use crate::audit::AuditEvent;
 use crate::audit::AuthInfo;
 use crate::auth::token;
 use crate::auth::token::TokenEntry;
+use crate::logical::Backend;
 use crate::logical::LogicalError;
 use crate::logical::Operation;
 use crate::logical::Request;
 use crate::logical::Response;
-use crate::policy::Acl;
 
 /// How many times a request is re-run after losing a race with a concurrent write.
 const MAX_ATTEMPTS: usize = 5;
@@ -63,17 +70,50 @@ pub struct ClientRequest {
     pub consistency: Consistency,
 }
 
-/// The outcome of a request: its id plus the response or the error.
+/// What a successful request answers: the response, and the `auth` block of a token it issued.
+#[derive(Debug, Default)]
+pub struct Reply {
+    /// The engine's (or the core's) response.
+    pub response: Response,
+    /// Vault's `auth` block when a token was issued or renewed (login, token create/renew).
+    pub auth: Option<Map<String, Value>>,
+}
+
+impl From<Response> for Reply {
+    fn from(response: Response) -> Self {
+        Reply {
+            response,
+            auth: None,
+        }
+    }
+}
+
+/// The outcome of a request: its id plus the reply or the error.
 pub struct Handled {
     /// The request id (also in the audit record).
     pub request_id: String,
     /// What to answer.
-    pub result: Result<Response, CoreError>,
+    pub result: Result<Reply, CoreError>,
 }
 
-/// Paths that need the `sudo` capability.
-fn needs_sudo(path: &str) -> bool {
-    path == "sys/seal" || path.starts_with("sys/audit") || path.starts_with("sys/raw")
+/// Paths that need the `sudo` capability (Vault's root-protected paths that exist here).
+pub(super) fn needs_sudo(path: &str) -> bool {
+    path == "sys/seal"
+        || path.starts_with("sys/audit")
+        || path.starts_with("sys/raw")
+        || path.starts_with("sys/auth/")
+        || path == "auth/token/revoke-orphan"
+        || path == "auth/token/accessors"
+}
+
+/// Whether `path` (relative to its mount) matches one of an engine's unauthenticated patterns.
+fn is_unauthenticated(patterns: &[&str], path: &str) -> bool {
+    patterns
+        .iter()
+        .any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => path == *pattern,
+        })
 }
 
 impl Core {
@@ -91,7 +131,7 @@ impl Core {
         &self,
         request: &ClientRequest,
         request_id: &str,
-    ) -> Result<Response, CoreError> {
+    ) -> Result<Reply, CoreError> {
         if self.is_sealed() {
             return Err(CoreError::Sealed);
         }
@@ -101,13 +141,17 @@ impl Core {
         for _ in 0..MAX_ATTEMPTS {
             let mut txn = self.new_txn();
             let mut auth = None;
-            let outcome = self.execute(request, &mut txn, &mut auth);
-            let record = self.audit_record(request, request_id, auth.as_ref(), &outcome)?;
+            let (outcome, record) = off_the_reactor(|| {
+                let outcome = self.execute(request, &mut txn, &mut auth);
+                let record = self.audit_record(request, request_id, auth.as_ref(), &outcome);
+                (outcome, record)
+            });
+            let record = record?;
             match outcome {
-                Ok(response) if txn.has_writes() => {
+                Ok(reply) if txn.has_writes() => {
                     let txn = txn.into_txn(vec![record])?;
                     match self.node.propose(txn).await?.outcome {
-                        TxnOutcome::Applied { .. } => return Ok(response),
+                        TxnOutcome::Applied { .. } => return Ok(reply),
                         // Something this request read changed before it committed: nothing was
                         // written; re-run it on fresh state.
                         TxnOutcome::GuardFailed { .. } => {
@@ -127,61 +171,190 @@ impl Core {
         conflict
     }
 
-    /// Steps 2 and 3: authenticate, authorize, route and run the engine (no I/O beyond local
-    /// reads; writes are only staged in `txn`).
+    /// Steps 2 and 3: authenticate, authorize, route and run (no I/O beyond local reads; writes
+    /// are only staged in `txn`).
     fn execute(
         &self,
         request: &ClientRequest,
         txn: &mut TxnBuilder,
         auth: &mut Option<AuthInfo>,
-    ) -> Result<Response, CoreError> {
+    ) -> Result<Reply, CoreError> {
+        let now = now_secs();
+        if let Some(reply) = self.try_unauthenticated(request, txn, now)? {
+            return Ok(reply);
+        }
         let presented = request
             .token
             .as_deref()
             .ok_or(CoreError::PermissionDenied)?;
         let id_hash = hex::encode(self.barrier.mac("token", presented.as_bytes())?);
-        let entry = token::lookup(&mut txn.view(token::VIEW_PREFIX), &id_hash, now_secs())?
+        let entry = token::lookup(&mut txn.view(token::VIEW_PREFIX), &id_hash, now)?
             .ok_or(CoreError::PermissionDenied)?;
+        if !entry.allows_address(request.remote_address.as_deref()) {
+            return Err(CoreError::PermissionDenied);
+        }
         *auth = Some(AuthInfo {
             accessor: entry.accessor.clone(),
             display_name: entry.display_name.clone(),
             policies: entry.policies.clone(),
         });
-        let acl = Acl::for_policies(&entry.policies);
-        if !acl.allows(request.operation, &request.path, needs_sudo(&request.path)) {
+        let acl = self.acl_for(txn, &entry.policies)?;
+        let operation = self.write_operation(request, txn)?;
+        if !acl.allows(
+            operation,
+            &request.path,
+            &request.data,
+            needs_sudo(&request.path),
+        ) {
             return Err(CoreError::PermissionDenied);
         }
-        if request.path == "sys" || request.path.starts_with("sys/") {
-            return self.system(request, txn);
+        self.count_use(txn, &entry)?;
+        let path = request.path.as_str();
+        if path == "sys" || path.starts_with("sys/") {
+            return self
+                .system(request, txn, &acl, &entry, presented)
+                .map(Reply::from);
         }
-        if request.path == "auth/token/lookup-self" {
-            return lookup_self(request, presented, &entry);
+        if let Some(rest) = path.strip_prefix("auth/") {
+            if rest.starts_with("token/") {
+                return self.token_api(request, txn, &entry, presented, now);
+            }
+            return self
+                .run_mounted(request, operation, txn, MountKind::Auth, rest)
+                .map(Reply::from);
         }
-        let table = super::mounts_api::load_table(txn)?;
-        let Some((mount, rest)) = table.route(&request.path) else {
+        self.run_mounted(request, operation, txn, MountKind::Secrets, path)
+            .map(Reply::from)
+    }
+
+    /// Vault's existence check: a write (`update`) to a path whose engine reports that the
+    /// object does not exist yet is a `create`, both for the ACL check and for the engine.
+    fn write_operation(
+        &self,
+        request: &ClientRequest,
+        txn: &mut TxnBuilder,
+    ) -> Result<Operation, CoreError> {
+        if request.operation != Operation::Update {
+            return Ok(request.operation);
+        }
+        let path = request.path.as_str();
+        let (kind, routed) = match path.strip_prefix("auth/") {
+            Some(rest) if rest.starts_with("token/") => return Ok(Operation::Update),
+            Some(rest) => (MountKind::Auth, rest),
+            None if path == "sys" || path.starts_with("sys/") => return Ok(Operation::Update),
+            None => (MountKind::Secrets, path),
+        };
+        let table = load_table(txn, kind)?;
+        let Some((mount, rest)) = table.route(routed) else {
+            return Ok(Operation::Update);
+        };
+        let Some(backend) = self.backend_of(kind, mount) else {
+            return Ok(Operation::Update);
+        };
+        let probe = Request {
+            operation: Operation::Update,
+            path: rest.to_string(),
+            mount_options: mount.options.clone(),
+            ..Request::default()
+        };
+        let exists = backend.exists(&probe, &mut txn.view(mount.storage_prefix(kind)))?;
+        Ok(match exists {
+            Some(false) => Operation::Create,
+            _ => Operation::Update,
+        })
+    }
+
+    /// The engine or auth method serving a mount of table `kind`.
+    fn backend_of(&self, kind: MountKind, mount: &MountEntry) -> Option<Arc<dyn Backend>> {
+        match kind {
+            MountKind::Secrets => self.backend_for(&mount.kind, mount.version),
+            MountKind::Auth => self.auth_backend_for(&mount.kind),
+        }
+    }
+
+    /// An auth method's login (or other unauthenticated path): runs without a token and turns a
+    /// login grant into a token. `None` when the request is not one.
+    fn try_unauthenticated(
+        &self,
+        request: &ClientRequest,
+        txn: &mut TxnBuilder,
+        now: u64,
+    ) -> Result<Option<Reply>, CoreError> {
+        let Some(rest) = request.path.strip_prefix("auth/") else {
+            return Ok(None);
+        };
+        if rest.starts_with("token/") {
+            return Ok(None);
+        }
+        let table = load_table(txn, MountKind::Auth)?;
+        let Some((mount, sub)) = table.route(rest) else {
+            return Ok(None);
+        };
+        let Some(backend) = self.auth_backend_for(&mount.kind) else {
+            return Ok(None);
+        };
+        if !is_unauthenticated(backend.unauthenticated_paths(), sub) {
+            return Ok(None);
+        }
+        let mount = mount.clone();
+        let engine_request = engine_request(request, request.operation, sub, &mount.options);
+        let response = backend.handle(
+            &engine_request,
+            &mut txn.view(mount.storage_prefix(MountKind::Auth)),
+        )?;
+        match response.auth {
+            Some(grant) => {
+                let login_path = format!("auth/{}{sub}", mount.path);
+                self.issue_login(txn, grant, &mount, &login_path, now)
+                    .map(Some)
+            }
+            None => Ok(Some(Reply::from(response))),
+        }
+    }
+
+    /// Runs the engine mounted at the longest prefix of `path` in table `kind`.
+    fn run_mounted(
+        &self,
+        request: &ClientRequest,
+        operation: Operation,
+        txn: &mut TxnBuilder,
+        kind: MountKind,
+        path: &str,
+    ) -> Result<Response, CoreError> {
+        let table = load_table(txn, kind)?;
+        let Some((mount, rest)) = table.route(path) else {
             return Err(CoreError::InvalidRequest(format!(
                 "no handler for route {:?}: route entry not found",
                 request.path
             )));
         };
-        let backend = self
-            .backend_for(&mount.kind, mount.version)
-            .ok_or_else(|| {
-                CoreError::Internal(format!(
-                    "no engine of type {} v{}",
-                    mount.kind, mount.version
-                ))
-            })?;
-        let engine_request = Request {
-            operation: request.operation,
-            path: rest.to_string(),
-            data: request.data.clone(),
-            query: request.query.clone(),
-            mount_options: mount.options.clone(),
-            remote_address: request.remote_address.clone(),
-        };
-        let mut view = txn.view(mount.storage_prefix());
+        let backend = self.backend_of(kind, mount).ok_or_else(|| {
+            CoreError::Internal(format!(
+                "no engine of type {} v{}",
+                mount.kind, mount.version
+            ))
+        })?;
+        let engine_request = engine_request(request, operation, rest, &mount.options);
+        let mut view = txn.view(mount.storage_prefix(kind));
         Ok(backend.handle(&engine_request, &mut view)?)
+    }
+
+    /// Spends one use of a use-limited token; the last use revokes it (after this request).
+    fn count_use(&self, txn: &mut TxnBuilder, entry: &TokenEntry) -> Result<(), CoreError> {
+        if entry.num_uses == 0 {
+            return Ok(());
+        }
+        let mut view = txn.view(token::VIEW_PREFIX);
+        if entry.num_uses == 1 {
+            token::revoke_tree(&mut view, &entry.id_hash)?;
+        } else {
+            let spent = TokenEntry {
+                num_uses: entry.num_uses - 1,
+                ..entry.clone()
+            };
+            token::replace(&mut view, entry, &spent).map_err(LogicalError::from)?;
+        }
+        Ok(())
     }
 
     /// Builds and encrypts the audit record of one attempt.
@@ -190,17 +363,29 @@ impl Core {
         request: &ClientRequest,
         request_id: &str,
         auth: Option<&AuthInfo>,
-        outcome: &Result<Response, CoreError>,
+        outcome: &Result<Reply, CoreError>,
     ) -> Result<Vec<u8>, CoreError> {
-        let (status, response_data, error) = match outcome {
-            Ok(response) => (
-                response
-                    .status
-                    .unwrap_or(if response.data.is_some() { 200 } else { 204 }),
-                response.data.as_ref(),
+        let (status, response_data, response_auth, error) = match outcome {
+            Ok(reply) => {
+                let data = reply.response.data.as_ref();
+                let default = if data.is_some() || reply.auth.is_some() {
+                    200
+                } else {
+                    204
+                };
+                (
+                    reply.response.status.unwrap_or(default),
+                    data,
+                    reply.auth.as_ref(),
+                    None,
+                )
+            }
+            Err(err) => (
+                err.kind().status_code(),
                 None,
+                None,
+                Some(err.client_message()),
             ),
-            Err(err) => (err.kind().status_code(), None, Some(err.client_message())),
         };
         let event = AuditEvent {
             request_id,
@@ -213,6 +398,7 @@ impl Core {
             request_data: (!request.data.is_empty()).then_some(&request.data),
             status,
             response_data,
+            response_auth,
             error,
         };
         let time = crate::logical::time::format_nanos(crate::logical::time::now_nanos());
@@ -221,40 +407,30 @@ impl Core {
     }
 }
 
-/// `auth/token/lookup-self`: the presented token's own entry, in Vault's shape.
-fn lookup_self(
-    request: &ClientRequest,
-    presented: &str,
-    entry: &TokenEntry,
-) -> Result<Response, CoreError> {
-    if request.operation != Operation::Read {
-        return Err(CoreError::Logical(LogicalError::UnsupportedOperation));
+/// Runs CPU-bound request work (policy evaluation, engines: RSA key generation, Argon2id
+/// hashing) without stalling the runtime's other tasks, Raft heartbeats among them: on a
+/// multi-threaded runtime the worker hands its queue to another thread first.
+fn off_the_reactor<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
     }
-    let ttl = if entry.ttl == 0 {
-        0
-    } else {
-        entry
-            .creation_time
-            .saturating_add(entry.ttl)
-            .saturating_sub(now_secs())
-    };
-    Ok(Response::from_value(json!({
-        "accessor": entry.accessor,
-        "creation_time": entry.creation_time,
-        "creation_ttl": entry.ttl,
-        "display_name": entry.display_name,
-        "entity_id": "",
-        "expire_time": Value::Null,
-        "explicit_max_ttl": 0,
-        "id": presented,
-        "issue_time": crate::logical::time::format_nanos(entry.creation_time.saturating_mul(1_000_000_000)),
-        "meta": entry.meta,
-        "num_uses": 0,
-        "orphan": true,
-        "path": entry.path,
-        "policies": entry.policies,
-        "renewable": false,
-        "ttl": ttl,
-        "type": "service",
-    })))
+}
+
+fn engine_request(
+    request: &ClientRequest,
+    operation: Operation,
+    path: &str,
+    mount_options: &BTreeMap<String, String>,
+) -> Request {
+    Request {
+        operation,
+        path: path.to_string(),
+        data: request.data.clone(),
+        query: request.query.clone(),
+        mount_options: mount_options.clone(),
+        remote_address: request.remote_address.clone(),
+    }
 }

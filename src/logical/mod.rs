@@ -42,6 +42,19 @@ pub trait Backend: Send + Sync {
         Ok(())
     }
 
+    /// Vault's existence check: whether the object a write to `request.path` addresses exists
+    /// already. `Some(false)` makes the core authorize (and run) the write as `create` instead
+    /// of `update`; `None` (the default) means the path has no such check and writes are
+    /// `update`s.
+    fn exists(
+        &self,
+        request: &Request,
+        storage: &mut dyn Storage,
+    ) -> Result<Option<bool>, LogicalError> {
+        let _ = (request, storage);
+        Ok(None)
+    }
+
     /// Paths (relative to the mount) served without a client token, such as an auth method's
     /// `login`. A pattern ending in `*` matches every path with that prefix. Default: none.
     fn unauthenticated_paths(&self) -> &'static [&'static str] {

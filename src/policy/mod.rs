@@ -1,43 +1,36 @@
-//! Access control: turns a token's policies into a decision for an operation on a path.
-//!
-//! Today only the built-in `root` policy exists (everything allowed, including `sudo` paths); any
-//! other token is denied everything. Vault's HCL policies, globs and parameters come with the
-//! identity-and-access issue; callers already go through [`Acl`], so that change stays here.
+//! Access control: Vault's ACL policies (HCL or JSON) parsed into rules ([`parse`]), merged per
+//! token into an [`Acl`] that decides each request, and the built-in `root` and `default`
+//! policies. Policies are stored (encrypted, replicated) by the core under `core/policy/`.
 
-use crate::logical::Operation;
+pub mod acl;
+pub mod capability;
+pub mod parse;
 
-/// What a set of policies allows.
-#[derive(Debug, Clone)]
-pub struct Acl {
-    root: bool,
+pub use acl::Acl;
+pub use capability::Capabilities;
+pub use parse::Policy;
+pub use parse::PolicyError;
+
+/// Vault's built-in `default` policy: lets every token look itself up, renew and revoke itself,
+/// and ask for its own capabilities. Written at init; may be edited, never deleted.
+pub const DEFAULT_POLICY: &str = r#"
+# Allow tokens to look up their own properties
+path "auth/token/lookup-self" {
+    capabilities = ["read"]
 }
 
-impl Acl {
-    /// The ACL of a token holding `policies`.
-    pub fn for_policies(policies: &[String]) -> Self {
-        Acl {
-            root: policies.iter().any(|policy| policy == "root"),
-        }
-    }
-
-    /// Whether `operation` on `path` (full path after `/v1/`) is allowed; `sudo` paths also need
-    /// the sudo capability.
-    pub fn allows(&self, _operation: Operation, _path: &str, needs_sudo: bool) -> bool {
-        let _ = needs_sudo;
-        self.root
-    }
+# Allow tokens to renew themselves
+path "auth/token/renew-self" {
+    capabilities = ["update"]
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn root_allows_everything_and_others_nothing() {
-        let root = Acl::for_policies(&["root".to_string()]);
-        assert!(root.allows(Operation::Update, "secret/data/x", false));
-        assert!(root.allows(Operation::Update, "sys/seal", true));
-        let other = Acl::for_policies(&["default".to_string()]);
-        assert!(!other.allows(Operation::Read, "secret/data/x", false));
-    }
+# Allow tokens to revoke themselves
+path "auth/token/revoke-self" {
+    capabilities = ["update"]
 }
+
+# Allow a token to look up its own capabilities on a path
+path "sys/capabilities-self" {
+    capabilities = ["update"]
+}
+"#;

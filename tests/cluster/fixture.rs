@@ -3,6 +3,7 @@
 //! deadline), never fixed sleeps. Dropping the cluster kills every process; a failing test prints
 //! the tail of each node's log.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -47,10 +48,19 @@ impl Drop for Slot {
     }
 }
 
-/// Picks a free loopback port (bind to port 0, read it, release it).
+/// Picks a free loopback port (bind to port 0, read it, release it), never one this test binary
+/// handed out before: the kernel may offer a just-released port again, and two nodes (or two
+/// listeners of one node) must not be given the same one.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr").port()
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = listener.local_addr().expect("local addr").port();
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, or panics after `timeout` with `what`.
@@ -406,6 +416,18 @@ impl Drop for TestCluster {
             self.kill(index);
         }
         if std::thread::panicking() {
+            // Keep the whole logs of a failed test where CI and people can find them.
+            let kept = std::env::temp_dir()
+                .join("strongroom-failed-tests")
+                .join(self.dir.path().file_name().unwrap_or_default());
+            if std::fs::create_dir_all(&kept).is_ok() {
+                for node in &self.nodes {
+                    if let Some(name) = node.log_path.file_name() {
+                        let _ = std::fs::copy(&node.log_path, kept.join(name));
+                    }
+                }
+                eprintln!("---- node logs kept in {} ----", kept.display());
+            }
             for (index, node) in self.nodes.iter().enumerate() {
                 let log = self.log(index);
                 let tail: Vec<&str> = log.lines().rev().take(40).collect();

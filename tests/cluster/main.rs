@@ -8,11 +8,14 @@ mod t10_seal;
 mod t20_replication;
 mod t25_mounts;
 mod t30_failover;
+mod t32_tokens_policies;
+mod t35_auth_methods;
 mod t40_at_rest;
 mod t50_snapshot;
 mod t60_bad_input;
 mod t70_dev;
 mod t80_grpc;
+mod t90_transit;
 
 use std::future::Future;
 use std::time::Duration;

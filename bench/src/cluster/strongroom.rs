@@ -75,6 +75,7 @@ impl Cluster {
                 max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
                 raft: Default::default(),
                 peers: peers.clone(),
+                audit: Default::default(),
             };
             let config_path = node_dir.join("node.toml");
             std::fs::write(&config_path, config.to_toml())?;

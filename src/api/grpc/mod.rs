@@ -5,6 +5,7 @@ mod error;
 
 use std::sync::Arc;
 
+use serde_json::Map;
 use serde_json::Value;
 use tonic::Request;
 use tonic::Response;
@@ -101,19 +102,28 @@ impl pb::vault_server::Vault for VaultGrpc {
             },
         };
         let handled = self.core.handle(client_request).await;
-        let response = handled.result.map_err(|err| status_for(&err))?;
-        let status = response
-            .status
-            .unwrap_or(if response.data.is_some() { 200 } else { 204 });
-        let json_data = match response.data {
-            Some(data) => serde_json::to_vec(&Value::Object(data))
-                .map_err(|err| Status::internal(err.to_string()))?,
-            None => Vec::new(),
+        let reply = handled.result.map_err(|err| status_for(&err))?;
+        let response = reply.response;
+        let status =
+            response
+                .status
+                .unwrap_or(if response.data.is_some() || reply.auth.is_some() {
+                    200
+                } else {
+                    204
+                });
+        let to_json = |map: Option<Map<String, Value>>| match map {
+            Some(map) => serde_json::to_vec(&Value::Object(map))
+                .map_err(|err| Status::internal(err.to_string())),
+            None => Ok(Vec::new()),
         };
+        let json_data = to_json(response.data)?;
+        let json_auth = to_json(reply.auth)?;
         Ok(Response::new(pb::CallResponse {
             request_id: handled.request_id,
             status: u32::from(status),
             json_data,
+            json_auth,
             warnings: response.warnings,
         }))
     }

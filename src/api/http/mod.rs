@@ -29,6 +29,7 @@ use serde_json::json;
 pub use self::error::ApiError;
 use crate::core::Core;
 use crate::core::request::ClientRequest;
+use crate::core::request::Reply;
 use crate::logical::Operation;
 
 /// The response header carrying the id of the request's audit record (`request.id`).
@@ -98,7 +99,7 @@ async fn serve(
     };
     let handled = state.core.handle(client_request).await;
     let mut response = match handled.result {
-        Ok(response) => envelope(&handled.request_id, response),
+        Ok(reply) => envelope(&handled.request_id, reply),
         Err(err) => ApiError::Core(err).into_response(),
     };
     // Every audited request names its audit record, errors included.
@@ -109,11 +110,12 @@ async fn serve(
 }
 
 /// Vault's success envelope, or 204 when there is nothing to say.
-fn envelope(request_id: &str, response: crate::logical::Response) -> Response {
+fn envelope(request_id: &str, reply: Reply) -> Response {
+    let Reply { response, auth } = reply;
     let status = response
         .status
         .and_then(|code| StatusCode::from_u16(code).ok());
-    if response.data.is_none() && response.warnings.is_empty() {
+    if response.data.is_none() && response.warnings.is_empty() && auth.is_none() {
         return match status {
             Some(StatusCode::NOT_FOUND) => error::error_response(404, Vec::new()),
             Some(code) => code.into_response(),
@@ -132,7 +134,7 @@ fn envelope(request_id: &str, response: crate::logical::Response) -> Response {
         "data": response.data.map(Value::Object),
         "wrap_info": Value::Null,
         "warnings": if response.warnings.is_empty() { Value::Null } else { json!(response.warnings) },
-        "auth": Value::Null,
+        "auth": auth.map(Value::Object),
     });
     if let (Some(fields), Value::Object(body)) = (top_level, &mut body) {
         for (key, value) in fields {

@@ -57,6 +57,20 @@ impl Backend for KvV2 {
     fn periodic(&self, storage: &mut dyn Storage, now_secs: u64) -> Result<(), LogicalError> {
         cleanup::expire_versions(storage, now_secs)
     }
+
+    /// A secret exists once it has metadata (any version, even deleted ones).
+    fn exists(
+        &self,
+        request: &Request,
+        storage: &mut dyn Storage,
+    ) -> Result<Option<bool>, LogicalError> {
+        match request.path.split_once('/') {
+            Some(("data" | "metadata", path)) if validate_path(path).is_ok() => {
+                Ok(Some(storage.get(&model::meta_key(path))?.is_some()))
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 fn dispatch(

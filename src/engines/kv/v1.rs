@@ -26,6 +26,19 @@ fn data_key(path: &str) -> String {
 }
 
 impl Backend for KvV1 {
+    /// A key exists once it has been written.
+    fn exists(
+        &self,
+        request: &Request,
+        storage: &mut dyn Storage,
+    ) -> Result<Option<bool>, LogicalError> {
+        let path = request.path.as_str();
+        if validate_path(path).is_err() {
+            return Ok(None);
+        }
+        Ok(Some(storage.get(&data_key(path))?.is_some()))
+    }
+
     fn handle(
         &self,
         request: &Request,
