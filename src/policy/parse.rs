@@ -101,7 +101,9 @@ pub fn validate_name(name: &str) -> Result<(), PolicyError> {
         ));
     }
     if name.chars().all(|ch| ch == '.') || name.contains("..") {
-        return Err(PolicyError::Name("'.' alone and '..' anywhere are not allowed".into()));
+        return Err(PolicyError::Name(
+            "'.' alone and '..' anywhere are not allowed".into(),
+        ));
     }
     Ok(())
 }
