@@ -1,12 +1,13 @@
 //! The `strongroom` command line: the clap command tree, logging setup, the tokio runtime, and
 //! dispatch to the command groups (`server`, `dev`, `operator`, `kv`, `token`, `policy`, `login`,
-//! `auth`). Also resolves the server address and token for client commands (flag, then
+//! `auth`, `audit`). Also resolves the server address and token for client commands (flag, then
 //! `STRONGROOM_*`, then `VAULT_*`, then defaults), and accepts Vault's single-dash long flags
 //! (`-method=userpass`, `-format=json`) as well as `--method`.
 //!
 //! Exit codes follow Vault's CLI: 0 success, 1 error (including usage errors), 2 "sealed" for
 //! `operator status` and "no value found" for `kv get`/`kv list`.
 
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod dev;
@@ -99,6 +100,15 @@ pub enum Command {
         /// The auth command.
         #[command(subcommand)]
         command: auth::AuthCommand,
+    },
+    /// Read and verify the audit journal, list audit sinks.
+    Audit {
+        /// Where the server is and which token to use.
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The audit command.
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
 }
 
@@ -289,6 +299,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Policy { conn, command } => policy::run(&conn, command).await,
         Command::Login(args) => login::run(args).await,
         Command::Auth { conn, command } => auth::run(&conn, command).await,
+        Command::Audit { conn, command } => audit::run(&conn, command).await,
     }
 }
 
