@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, clippy, unit tests of both crates (incl. openraft's storage
-# conformance suite), and the integration tests that start real node processes.
+# conformance suite), the integration tests that start real node processes, and the hvac
+# compatibility suite (tests/compat).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strongroom-target}"
@@ -8,3 +9,6 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strongroom-target}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# The Python compatibility suite: the published hvac client against real clusters, using the
+# debug binary the tests above built.
+./scripts/compat.sh

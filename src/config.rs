@@ -509,7 +509,7 @@ cluster_addr = "vault-3.internal:8201"
         assert_eq!(config.raft.heartbeat_interval_ms, 50);
         assert_eq!(config.raft.election_timeout_min_ms, 300);
         assert_eq!(
-            config.raft.election_timeout_max_ms, 800,
+            config.raft.election_timeout_max_ms, 2000,
             "unset fields keep their defaults"
         );
         assert_eq!(config.raft.purge_batch_size, 256);

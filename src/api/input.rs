@@ -18,6 +18,17 @@ pub enum InputError {
     NotAnObject,
 }
 
+/// A boolean query parameter the way Vault (Go's `strconv.ParseBool`) reads it: `1`, `t`, `T`,
+/// `true`, `True`, `TRUE` and their false counterparts; `None` for anything else. Vault clients
+/// send Python's `True` and Go's `true` alike.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "true" | "True" | "TRUE" => Some(true),
+        "0" | "f" | "F" | "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
 /// Joins the non-empty segments of `path`; keeps a trailing slash when `keep_trailing_slash`
 /// (LIST distinguishes `metadata/` from `metadata/app`). Refuses `.` and `..` segments.
 pub fn normalize_path(path: &str, keep_trailing_slash: bool) -> Result<String, InputError> {
@@ -65,6 +76,19 @@ pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, InputError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn booleans_parse_like_go() {
+        for yes in ["1", "t", "True", "TRUE", "true"] {
+            assert_eq!(parse_bool(yes), Some(true), "{yes}");
+        }
+        for no in ["0", "f", "False", "false"] {
+            assert_eq!(parse_bool(no), Some(false), "{no}");
+        }
+        for junk in ["", "yes", "tRuE", "2"] {
+            assert_eq!(parse_bool(junk), None, "{junk}");
+        }
+    }
 
     #[test]
     fn paths_are_normalized_and_climbing_is_refused() {

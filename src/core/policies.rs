@@ -70,6 +70,27 @@ fn load_stored(
     Ok(Some((bytes.to_vec(), stored)))
 }
 
+/// Vault's warnings for policies a new token names that do not exist (yet).
+pub(super) fn missing_policy_warnings(
+    txn: &mut TxnBuilder,
+    names: &[String],
+) -> Result<Vec<String>, CoreError> {
+    let mut warnings = Vec::new();
+    for name in names
+        .iter()
+        .filter(|name| *name != "root" && *name != "default")
+    {
+        if txn
+            .get(&policy_key(name))
+            .map_err(LogicalError::from)?
+            .is_none()
+        {
+            warnings.push(format!("Policy \"{name}\" does not exist"));
+        }
+    }
+    Ok(warnings)
+}
+
 impl Core {
     /// The ACL for a token holding `names` (missing policies are ignored, as in Vault). The
     /// policy reads are part of the request's transaction.

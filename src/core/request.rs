@@ -200,9 +200,15 @@ impl Core {
         });
         let acl = self.acl_for(txn, &entry.policies)?;
         let operation = self.write_operation(request, txn)?;
+        // Vault authorizes a LIST on the folder path, with its trailing slash, so that
+        // `path "secret/metadata/app/*" { capabilities = ["list"] }` allows listing `app`.
+        let acl_path = match operation {
+            Operation::List if !request.path.ends_with('/') => format!("{}/", request.path),
+            _ => request.path.clone(),
+        };
         if !acl.allows(
             operation,
-            &request.path,
+            &acl_path,
             &request.data,
             needs_sudo(&request.path),
         ) {

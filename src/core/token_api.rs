@@ -385,7 +385,7 @@ impl Core {
     ) -> Result<TokenEntry, CoreError> {
         let hash = self.token_hash(target)?;
         token::lookup(&mut txn.view(token::VIEW_PREFIX), &hash, now)?
-            .ok_or_else(|| invalid("bad token"))
+            .ok_or(CoreError::PermissionDenied)
     }
 
     fn find_accessor(
@@ -544,8 +544,10 @@ impl Core {
             return Err(CoreError::PermissionDenied);
         }
         let (client_token, entry) = self.issue(txn, spec, now)?;
+        let mut response = Response::no_content();
+        response.warnings = super::policies::missing_policy_warnings(txn, &entry.policies)?;
         Ok(Reply {
-            response: Response::no_content(),
+            response,
             auth: Some(auth_block(&client_token, &entry, now)),
         })
     }

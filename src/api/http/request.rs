@@ -33,9 +33,12 @@ pub fn normalize_path(raw: &str) -> Result<String, ApiError> {
 
 /// Maps the HTTP method (and `?list=true`) to a logical operation.
 pub fn operation(method: &Method, query: &BTreeMap<String, String>) -> Result<Operation, ApiError> {
-    let listing = query
-        .get("list")
-        .is_some_and(|value| value == "true" || value == "1");
+    let listing = match query.get("list") {
+        None => false,
+        Some(value) => crate::api::input::parse_bool(value).ok_or_else(|| {
+            ApiError::BadRequest(format!("list must be a boolean, not {value:?}"))
+        })?,
+    };
     Ok(match method.as_str() {
         "GET" | "HEAD" if listing => Operation::List,
         "GET" | "HEAD" => Operation::Read,

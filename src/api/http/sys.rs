@@ -127,16 +127,17 @@ fn health(
                 .ok_or_else(|| ApiError::BadRequest(format!("{name} must be an HTTP status code"))),
         }
     };
-    let flag = |name: &str| {
-        query
-            .get(name)
-            .is_some_and(|value| value.is_empty() || value == "true" || value == "1")
+    let flag = |name: &str| match query.get(name).map(String::as_str) {
+        None => Ok(false),
+        Some("") => Ok(true),
+        Some(value) => crate::api::input::parse_bool(value)
+            .ok_or_else(|| ApiError::BadRequest(format!("{name} must be a boolean"))),
     };
     let code = if !health.initialized {
         code_param("uninitcode", 501)?
     } else if health.sealed {
         code_param("sealedcode", 503)?
-    } else if health.standby && !flag("standbyok") {
+    } else if health.standby && !flag("standbyok")? {
         code_param("standbycode", 429)?
     } else {
         code_param("activecode", 200)?

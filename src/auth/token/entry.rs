@@ -95,8 +95,8 @@ impl TokenEntry {
             })
     }
 
-    /// The expiry after renewing at `now` with `increment` seconds (0: the token's own TTL or
-    /// period), capped by `max_expire_at`. `None` when the token cannot be renewed.
+    /// The expiry after renewing at `now` with `increment` seconds (0: the token's own TTL;
+    /// periodic tokens always renew by their period), capped by `max_expire_at`. `None` when the token cannot be renewed.
     pub fn renewed_expiry(&self, now: u64, increment: u64) -> Option<u64> {
         if !self.renewable || self.expire_at == 0 {
             return None;
@@ -104,7 +104,8 @@ impl TokenEntry {
         let step = if self.period > 0 {
             self.period
         } else if increment > 0 {
-            increment.min(self.ttl.max(1))
+            // Vault grants the increment asked for, capped only by the max TTL below.
+            increment
         } else {
             self.ttl
         };

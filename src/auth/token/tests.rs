@@ -91,6 +91,11 @@ fn renewal_respects_period_and_caps() {
     token.max_expire_at = 250;
     assert_eq!(token.renewed_expiry(190, 0), Some(250), "capped by max");
     assert_eq!(token.renewed_expiry(100, 30), Some(130));
+    assert_eq!(
+        token.renewed_expiry(100, 120),
+        Some(220),
+        "an increment beyond the creation TTL is granted up to the cap"
+    );
     token.period = 60;
     assert_eq!(
         token.renewed_expiry(100, 5),

@@ -2,7 +2,7 @@
 //! secrets with check-and-set, soft delete, undelete, destroy, metadata and a mount config.
 //!
 //! Paths below the mount: `data/<path>`, `metadata/<path>`, `delete/<path>`, `undelete/<path>`,
-//! `destroy/<path>`, `config`. Storage layout: see [`model`].
+//! `destroy/<path>`, `subkeys/<path>`, `config`. Storage layout: see [`model`].
 
 mod cleanup;
 pub mod model;
@@ -46,7 +46,7 @@ impl Backend for KvV2 {
             ("config", operation) if rest.is_empty() => config(request, operation, storage),
             ("metadata", Operation::List) => path_metadata::list(rest, storage),
             ("data", Operation::List) => path_metadata::list(rest, storage),
-            ("data" | "metadata" | "delete" | "undelete" | "destroy", _) => {
+            ("data" | "metadata" | "delete" | "undelete" | "destroy" | "subkeys", _) => {
                 validate_path(rest)?;
                 dispatch(group, request, rest, storage)
             }
@@ -82,6 +82,7 @@ fn dispatch(
     use Operation::{Create, Delete, Patch, Read, Update};
     match (group, request.operation) {
         ("data", Read) => path_data::read(request, path, storage),
+        ("subkeys", Read) => path_data::subkeys(request, path, storage),
         ("data", Create | Update) => path_data::write(request, path, storage),
         ("data", Patch) => path_data::patch(request, path, storage),
         ("data", Delete) => path_data::delete_latest(path, storage),

@@ -65,6 +65,48 @@ pub(crate) fn read(
     )))
 }
 
+/// `subkeys/<path>`: the structure of a version's data with every leaf value replaced by null,
+/// down to `depth` levels of nesting (0 or absent: no limit), and the version's metadata.
+pub(crate) fn subkeys(
+    request: &Request,
+    path: &str,
+    storage: &mut dyn Storage,
+) -> Result<Response, LogicalError> {
+    let depth = match request.field("depth") {
+        None => 0,
+        Some(value) => parse_version(&value)
+            .map_err(|_| LogicalError::invalid("depth must be a non-negative integer"))?,
+    };
+    let mut response = read(request, path, storage)?;
+    if response.status == Some(404) {
+        return Ok(response);
+    }
+    let Some(data) = response.data.as_mut() else {
+        return Err(LogicalError::NotFound);
+    };
+    let structure = data.remove("data").map(|value| skeleton(&value, depth, 1));
+    data.insert("subkeys".into(), structure.unwrap_or(Value::Null));
+    Ok(response)
+}
+
+/// `value` with leaves replaced by null; objects at `level` beyond `depth` (when not 0) too.
+fn skeleton(value: &Value, depth: u64, level: u64) -> Value {
+    match value {
+        Value::Object(map) if depth == 0 || level <= depth => Value::Object(
+            map.iter()
+                .map(|(key, inner)| {
+                    let inner = match inner {
+                        Value::Object(_) => skeleton(inner, depth, level + 1),
+                        _ => Value::Null,
+                    };
+                    (key.clone(), inner)
+                })
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
+
 /// Whether `delete_version_after` has passed for this version (enforced on read at once, not
 /// only when a cleanup runs).
 fn expired(
@@ -269,6 +311,20 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subkeys_keep_the_structure_to_a_depth() {
+        let data = json!({"user": "admin", "nested": {"password": "x", "deeper": {"a": 1}}});
+        assert_eq!(
+            skeleton(&data, 0, 1),
+            json!({"user": null, "nested": {"password": null, "deeper": {"a": null}}})
+        );
+        assert_eq!(skeleton(&data, 1, 1), json!({"user": null, "nested": null}));
+        assert_eq!(
+            skeleton(&data, 2, 1),
+            json!({"user": null, "nested": {"password": null, "deeper": null}})
+        );
+    }
 
     #[test]
     fn merge_patch_follows_rfc7386() {
