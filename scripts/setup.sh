@@ -3,11 +3,14 @@
 # libclang (bindgen for RocksDB) and a C++ compiler (RocksDB itself). A Rust toolchain is assumed.
 # Strongroom's own protos use a vendored protoc; the benchmark's etcd-client crate needs a system
 # protoc with the well-known types (protobuf-compiler, libprotobuf-dev), and the benchmark runs
-# etcd 3.4 (etcd-server) as the comparison baseline.
+# etcd 3.4 (etcd-server) as the comparison baseline. The vaultrs compatibility test links the
+# system OpenSSL (libssl-dev, pkg-config); the fault-injection harness uses network namespaces,
+# iptables and faketime; the hvac suite runs in a Python virtualenv (python3-venv).
 set -euo pipefail
 
 need=()
-for package in g++ libclang-dev protobuf-compiler libprotobuf-dev etcd-server; do
+for package in g++ libclang-dev protobuf-compiler libprotobuf-dev etcd-server libssl-dev \
+  pkg-config iproute2 iptables faketime python3-venv; do
   dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
 done
 

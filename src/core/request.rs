@@ -99,7 +99,8 @@ pub struct Handled {
 /// Paths that need the `sudo` capability (Vault's root-protected paths that exist here).
 pub(super) fn needs_sudo(path: &str) -> bool {
     path == "sys/seal"
-        || path.starts_with("sys/audit")
+        || path == "sys/audit"
+        || path.starts_with("sys/audit/")
         || path.starts_with("sys/raw")
         || path.starts_with("sys/auth/")
         || path == "auth/token/revoke-orphan"

@@ -7,6 +7,7 @@ mod fixture;
 mod t10_seal;
 mod t20_replication;
 mod t25_mounts;
+mod t27_vaultrs;
 mod t30_failover;
 mod t32_tokens_policies;
 mod t35_auth_methods;
