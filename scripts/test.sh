@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, clippy, unit tests of both crates (incl. openraft's storage
 # conformance suite), the integration tests that start real node processes, and the hvac
-# compatibility suite (tests/compat).
+# compatibility suite (tests/compat), and the fault-injection runs (scripts/jepsen-ci.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strongroom-target}"
@@ -12,3 +12,5 @@ cargo test --workspace --locked
 # The Python compatibility suite: the published hvac client against real clusters, using the
 # debug binary the tests above built.
 ./scripts/compat.sh
+# The fault-injection harness: one valid run under faults, one unsafe run that must be caught.
+./scripts/jepsen-ci.sh

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# CI's fault-injection runs (jepsen/README.md): one 75 s run of a 3-node cluster with the register,
+# set and audit workloads under kill, pause and partition faults, which must be valid; then a short
+# run of servers built with --unsafe-local-reads (followers answer reads without a read index),
+# which the checkers must report invalid. Runs go to a temporary store unless JEPSEN_STORE is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strongroom-target}"
+bin="$CARGO_TARGET_DIR/debug"
+store="${JEPSEN_STORE:-$(mktemp -d)}"
+seed="${JEPSEN_SEED:-1}"
+
+cargo build --workspace --locked
+timeout 600 "$bin/strongroom-jepsen" run --store "$store" --seed "$seed" --nodes 3 --time 75s \
+  --workload register,set,audit --nemesis kill,pause,partition
+
+# The unsafe server: built with the testing-only feature (workspace-wide, so dependency features
+# stay the same and RocksDB is not rebuilt), kept aside, and the ordinary server built back.
+unsafe_bin="$CARGO_TARGET_DIR/jepsen-unsafe-bin"
+cargo build --workspace --locked --features strongroom/jepsen-unsafe
+mkdir -p "$unsafe_bin"
+cp "$bin/strongroom" "$unsafe_bin/strongroom"
+cargo build --workspace --locked
+
+set +e
+timeout 300 "$bin/strongroom-jepsen" run --store "$store" --seed "$seed" --nodes 3 --time 30s \
+  --bin-dir "$unsafe_bin" --unsafe-local-reads --workload register --nemesis partition
+verdict=$?
+set -e
+if [ "$verdict" -ne 1 ]; then
+  echo "jepsen-ci: the --unsafe-local-reads run was not reported invalid (exit $verdict)" >&2
+  exit 1
+fi
+echo "jepsen-ci: the --unsafe-local-reads run was caught, as it must be"
