@@ -36,7 +36,10 @@ fn status_of(error: &ClientError) -> Option<u16> {
         ClientError::RestClientError { source } => {
             let text = format!("{source:?}");
             let code = text.split("code: ").nth(1)?;
-            code.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+            code.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
         }
         _ => None,
     }
@@ -125,7 +128,11 @@ async fn vaultrs_drives_a_cluster_through_a_follower() {
             SetSecretRequestOptions { cas: 1 },
         )
         .await;
-        assert_eq!(stale.as_ref().err().and_then(status_of), Some(400), "{stale:?}");
+        assert_eq!(
+            stale.as_ref().err().and_then(status_of),
+            Some(400),
+            "{stale:?}"
+        );
         let v3 = kv2::set_with_options(
             &reader,
             "apps",
@@ -163,7 +170,9 @@ async fn vaultrs_drives_a_cluster_through_a_follower() {
             meta.custom_metadata.as_ref().and_then(|m| m.get("owner")),
             Some(&"team-a".to_string())
         );
-        let v4 = kv2::set(&root, "apps", "db/creds", &data).await.expect("v4");
+        let v4 = kv2::set(&root, "apps", "db/creds", &data)
+            .await
+            .expect("v4");
         assert_eq!(v4.version, 4);
         let meta = kv2::read_metadata(&reader, "apps", "db/creds")
             .await
@@ -177,7 +186,11 @@ async fn vaultrs_drives_a_cluster_through_a_follower() {
             .await
             .expect("delete latest");
         let gone = kv2::read::<Value>(&reader, "apps", "db/creds").await;
-        assert_eq!(gone.as_ref().err().and_then(status_of), Some(404), "{gone:?}");
+        assert_eq!(
+            gone.as_ref().err().and_then(status_of),
+            Some(404),
+            "{gone:?}"
+        );
         kv2::undelete_versions(&root, "apps", "db/creds", vec![4])
             .await
             .expect("undelete");
@@ -199,7 +212,11 @@ async fn vaultrs_drives_a_cluster_through_a_follower() {
             .await
             .expect("delete metadata");
         let none = kv2::read_metadata(&reader, "apps", "db/creds").await;
-        assert_eq!(none.as_ref().err().and_then(status_of), Some(404), "{none:?}");
+        assert_eq!(
+            none.as_ref().err().and_then(status_of),
+            Some(404),
+            "{none:?}"
+        );
 
         // Config of the mount.
         kv2::config::set(
@@ -213,11 +230,15 @@ async fn vaultrs_drives_a_cluster_through_a_follower() {
         )
         .await
         .expect("config set");
-        let config = kv2::config::read(&reader, "apps").await.expect("config read");
+        let config = kv2::config::read(&reader, "apps")
+            .await
+            .expect("config read");
         assert_eq!(config.max_versions, 7);
 
         // Disabling the mount deletes its data.
-        kv2::set(&root, "apps", "left/behind", &data).await.expect("set");
+        kv2::set(&root, "apps", "left/behind", &data)
+            .await
+            .expect("set");
         sys::mount::disable(&root, "apps").await.expect("disable");
         let mounts = sys::mount::list(&reader).await.expect("list mounts");
         assert!(!mounts.contains_key("apps/"));
