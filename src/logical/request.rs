@@ -77,6 +77,36 @@ impl Request {
         }
     }
 
+    /// Beyond Vault: one page of a LIST answer (sorted children). `after` keeps only the children
+    /// that sort after it (the last key of the previous page); `limit` caps how many are returned.
+    pub fn list_page(&self, children: Vec<String>) -> Result<Vec<String>, super::LogicalError> {
+        let after = match self.field("after") {
+            None => None,
+            Some(Value::String(after)) => Some(after),
+            Some(_) => return Err(super::LogicalError::invalid("after must be a string")),
+        };
+        let limit = match self.field("limit") {
+            None => None,
+            Some(value) => Some(
+                match &value {
+                    Value::Number(number) => number.as_u64(),
+                    Value::String(text) => text.parse().ok(),
+                    _ => None,
+                }
+                .filter(|limit| *limit > 0)
+                .and_then(|limit| usize::try_from(limit).ok())
+                .ok_or_else(|| super::LogicalError::invalid("limit must be a positive integer"))?,
+            ),
+        };
+        let children = children
+            .into_iter()
+            .filter(|child| after.as_deref().is_none_or(|after| child.as_str() > after));
+        Ok(match limit {
+            Some(limit) => children.take(limit).collect(),
+            None => children.collect(),
+        })
+    }
+
     /// A body field or, failing that, a query parameter of the same name, as a JSON value.
     pub fn field(&self, name: &str) -> Option<Value> {
         self.data.get(name).cloned().or_else(|| {

@@ -1,9 +1,23 @@
-//! An in-memory [`Storage`] for engine unit tests.
+//! Test support for engines and auth methods: an in-memory [`Storage`] and a request builder.
 
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
+use super::Operation;
+use super::Request;
 use super::Storage;
 use super::StorageError;
+
+/// A request for `path` with a JSON object body (anything else: no body), from `127.0.0.1`.
+pub fn request(operation: Operation, path: &str, body: Value) -> Request {
+    let mut request = Request::new(operation, path);
+    if let Value::Object(map) = body {
+        request.data = map;
+    }
+    request.remote_address = Some("127.0.0.1".into());
+    request
+}
 
 /// A plain map standing in for a mount's storage view.
 #[derive(Debug, Default)]

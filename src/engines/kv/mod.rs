@@ -2,7 +2,7 @@
 //! secrets with check-and-set, soft delete, undelete, destroy, metadata and a mount config.
 //!
 //! Paths below the mount: `data/<path>`, `metadata/<path>`, `delete/<path>`, `undelete/<path>`,
-//! `destroy/<path>`, `subkeys/<path>`, `config`. Storage layout: see [`model`].
+//! `destroy/<path>`, `subkeys/<path>`, `config`. LIST takes `after` and `limit` for pages. Storage layout: see [`model`].
 
 mod cleanup;
 pub mod model;
@@ -44,8 +44,8 @@ impl Backend for KvV2 {
         };
         match (group, request.operation) {
             ("config", operation) if rest.is_empty() => config(request, operation, storage),
-            ("metadata", Operation::List) => path_metadata::list(rest, storage),
-            ("data", Operation::List) => path_metadata::list(rest, storage),
+            ("metadata", Operation::List) => path_metadata::list(request, rest, storage),
+            ("data", Operation::List) => path_metadata::list(request, rest, storage),
             ("data" | "metadata" | "delete" | "undelete" | "destroy" | "subkeys", _) => {
                 validate_path(rest)?;
                 dispatch(group, request, rest, storage)

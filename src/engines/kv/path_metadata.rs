@@ -26,7 +26,11 @@ pub(crate) fn read(path: &str, storage: &mut dyn Storage) -> Result<Response, Lo
 }
 
 /// `LIST metadata/<prefix>`: the secrets and folders directly under `prefix`.
-pub(crate) fn list(prefix: &str, storage: &mut dyn Storage) -> Result<Response, LogicalError> {
+pub(crate) fn list(
+    request: &Request,
+    prefix: &str,
+    storage: &mut dyn Storage,
+) -> Result<Response, LogicalError> {
     if prefix.split('/').any(|segment| segment == "..") {
         return Err(LogicalError::invalid("invalid path: '..' segment"));
     }
@@ -37,7 +41,9 @@ pub(crate) fn list(prefix: &str, storage: &mut dyn Storage) -> Result<Response, 
     };
     let full_prefix = meta_key(&prefix);
     let keys = storage.keys_under(&full_prefix)?;
-    Ok(Response::list(list_children(&full_prefix, &keys)))
+    Ok(Response::list(
+        request.list_page(list_children(&full_prefix, &keys))?,
+    ))
 }
 
 /// `POST metadata/<path>`: settings and custom metadata; creates the metadata if needed.

@@ -7,17 +7,10 @@ use super::KvV2;
 use crate::logical::Backend;
 use crate::logical::LogicalError;
 use crate::logical::Operation;
-use crate::logical::Request;
 use crate::logical::Response;
 use crate::logical::testing::MemoryStorage;
 
-fn request(operation: Operation, path: &str, body: Value) -> Request {
-    let mut request = Request::new(operation, path);
-    if let Value::Object(map) = body {
-        request.data = map;
-    }
-    request
-}
+use crate::logical::testing::request;
 
 fn call(
     storage: &mut MemoryStorage,
@@ -286,4 +279,53 @@ fn bad_input_is_refused_without_writing() {
         call(&mut storage, Operation::Read, "nosuch/x", json!({})),
         Err(LogicalError::UnsupportedPath)
     ));
+}
+
+#[test]
+fn list_pages_with_after_and_limit() {
+    let mut storage = MemoryStorage::default();
+    for name in ["a", "b", "c", "d/x", "e"] {
+        let path = format!("data/team/{name}");
+        call(
+            &mut storage,
+            Operation::Update,
+            &path,
+            json!({"data": {"k": "v"}}),
+        )
+        .unwrap();
+    }
+    let page = |query: &[(&str, &str)], storage: &mut MemoryStorage| {
+        let mut list = request(Operation::List, "metadata/team", json!({}));
+        for (name, value) in query {
+            list.query.insert(name.to_string(), value.to_string());
+        }
+        KvV2.handle(&list, storage)
+            .map(|response| match response.data {
+                Some(_) => data(&response)["keys"].clone(),
+                None => json!(response.status),
+            })
+    };
+    assert_eq!(
+        page(&[], &mut storage).unwrap(),
+        json!(["a", "b", "c", "d/", "e"])
+    );
+    assert_eq!(
+        page(&[("limit", "2")], &mut storage).unwrap(),
+        json!(["a", "b"])
+    );
+    assert_eq!(
+        page(&[("after", "b"), ("limit", "2")], &mut storage).unwrap(),
+        json!(["c", "d/"])
+    );
+    assert_eq!(
+        page(&[("after", "e")], &mut storage).unwrap(),
+        json!(404),
+        "past the end: Vault's empty-list 404"
+    );
+    for bad in ["0", "-1", "x"] {
+        assert!(
+            page(&[("limit", bad)], &mut storage).is_err(),
+            "limit={bad}"
+        );
+    }
 }

@@ -56,7 +56,9 @@ impl Backend for KvV1 {
             };
             let full = data_key(&prefix);
             let keys = storage.keys_under(&full)?;
-            return Ok(Response::list(list_children(&full, &keys)));
+            return Ok(Response::list(
+                request.list_page(list_children(&full, &keys))?,
+            ));
         }
         validate_path(path)?;
         match request.operation {
@@ -99,10 +101,7 @@ mod tests {
         path: &str,
         body: Value,
     ) -> Result<Response, LogicalError> {
-        let mut request = Request::new(operation, path);
-        if let Value::Object(map) = body {
-            request.data = map;
-        }
+        let request = crate::logical::testing::request(operation, path, body);
         KvV1.handle(&request, storage)
     }
 

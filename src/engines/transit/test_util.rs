@@ -14,7 +14,6 @@ use super::policy::RestoreInfo;
 use super::policy::RotationPolicy;
 use crate::logical::LogicalError;
 use crate::logical::Operation;
-use crate::logical::Request;
 use crate::logical::Response;
 use crate::logical::testing::MemoryStorage;
 use crate::logical::time;
@@ -44,14 +43,7 @@ pub fn policy(kind: KeyType) -> KeyPolicy {
     }
 }
 
-/// A request with a JSON body.
-pub fn request(operation: Operation, path: &str, body: Value) -> Request {
-    let mut request = Request::new(operation, path);
-    if let Value::Object(map) = body {
-        request.data = map;
-    }
-    request
-}
+pub use crate::logical::testing::request;
 
 /// Runs a request at the current time.
 pub fn call(

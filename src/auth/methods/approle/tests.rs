@@ -8,7 +8,6 @@ use super::handle_at;
 use crate::logical::Backend;
 use crate::logical::LogicalError;
 use crate::logical::Operation;
-use crate::logical::Request;
 use crate::logical::Response;
 use crate::logical::Storage;
 use crate::logical::testing::MemoryStorage;
@@ -16,14 +15,7 @@ use crate::logical::testing::MemoryStorage;
 const T0: u64 = 1_700_000_000 * 1_000_000_000;
 const SEC: u64 = 1_000_000_000;
 
-fn request(operation: Operation, path: &str, body: Value) -> Request {
-    let mut request = Request::new(operation, path);
-    if let Value::Object(map) = body {
-        request.data = map;
-    }
-    request.remote_address = Some("127.0.0.1".into());
-    request
-}
+use crate::logical::testing::request;
 
 fn call_at(
     storage: &mut MemoryStorage,

@@ -7,7 +7,6 @@ use super::Userpass;
 use crate::logical::Backend;
 use crate::logical::LogicalError;
 use crate::logical::Operation;
-use crate::logical::Request;
 use crate::logical::Response;
 use crate::logical::Storage;
 use crate::logical::testing::MemoryStorage;
@@ -18,11 +17,7 @@ fn call(
     path: &str,
     body: Value,
 ) -> Result<Response, LogicalError> {
-    let mut request = Request::new(operation, path);
-    if let Value::Object(map) = body {
-        request.data = map;
-    }
-    request.remote_address = Some("127.0.0.1".into());
+    let request = crate::logical::testing::request(operation, path, body);
     Userpass.handle(&request, storage)
 }
 
