@@ -74,6 +74,26 @@ fn hash_map(map: &Map<String, Value>, hasher: Hasher<'_>) -> Map<String, Value> 
         .collect()
 }
 
+/// Request or response data larger than this (as JSON) is recorded as a summary: its size and
+/// one HMAC of the whole, instead of an HMAC per value. A 100,000-item batch would otherwise
+/// make a record of many megabytes, which every node must replicate, apply and keep.
+pub const MAX_ITEMIZED_DATA_BYTES: usize = 256 * 1024;
+
+/// `data` with every value HMAC'd, or, when it is larger than [`MAX_ITEMIZED_DATA_BYTES`], a
+/// summary that still lets an operator match a known body with `sys/audit-hash`.
+fn audited_data(data: &Map<String, Value>, hasher: Hasher<'_>) -> Value {
+    let bytes = serde_json::to_vec(data).unwrap_or_default();
+    if bytes.len() <= MAX_ITEMIZED_DATA_BYTES {
+        return Value::Object(hash_map(data, hasher));
+    }
+    json!({
+        "_truncated": true,
+        "_bytes": bytes.len(),
+        "_hmac": hasher(&bytes),
+        "_keys": data.keys().collect::<Vec<_>>(),
+    })
+}
+
 /// Builds the record of `event` as JSON bytes, with `time` the RFC 3339 timestamp.
 pub fn record(event: &AuditEvent<'_>, time: &str, hasher: Hasher<'_>) -> Vec<u8> {
     let auth = event.auth.map(|auth| {
@@ -96,11 +116,11 @@ pub fn record(event: &AuditEvent<'_>, time: &str, hasher: Hasher<'_>) -> Vec<u8>
             "client_token": event.client_token.map(|token| hasher(token.as_bytes())),
             "remote_address": event.remote_address,
             "node_id": event.node_id,
-            "data": event.request_data.map(|data| hash_map(data, hasher)),
+            "data": event.request_data.map(|data| audited_data(data, hasher)),
         },
         "response": {
             "status": event.status,
-            "data": event.response_data.map(|data| hash_map(data, hasher)),
+            "data": event.response_data.map(|data| audited_data(data, hasher)),
             "auth": event.response_auth.map(|auth| hash_map(auth, hasher)),
         },
         "error": event.error.clone().unwrap_or_default(),
@@ -114,6 +134,29 @@ mod tests {
 
     fn fake_hmac(bytes: &[u8]) -> String {
         format!("hmac-sha256:{}", bytes.len())
+    }
+
+    #[test]
+    fn huge_data_is_summarized_not_itemized() {
+        let items: Vec<Value> = (0..100_000)
+            .map(|i| json!({"plaintext": format!("secret-{i}")}))
+            .collect();
+        let data = json!({"batch_input": items}).as_object().cloned().unwrap();
+        let summary = audited_data(&data, &fake_hmac);
+        assert_eq!(summary["_truncated"], true);
+        assert_eq!(summary["_keys"], json!(["batch_input"]));
+        let text = summary.to_string();
+        assert!(
+            text.len() < 1024,
+            "summary stays small: {} bytes",
+            text.len()
+        );
+        assert!(!text.contains("secret-1"));
+        let small = json!({"k": "v"}).as_object().cloned().unwrap();
+        assert_eq!(
+            audited_data(&small, &fake_hmac),
+            json!({"k": "hmac-sha256:1"})
+        );
     }
 
     #[test]
