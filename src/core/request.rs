@@ -200,7 +200,8 @@ impl Core {
             policies: entry.policies.clone(),
         });
         let acl = self.acl_for(txn, &entry.policies)?;
-        let operation = self.write_operation(request, txn)?;
+        let target = self.target(&request.path, txn)?;
+        let operation = self.write_operation(request, &target, txn)?;
         // Vault authorizes a LIST on the folder path, with its trailing slash, so that
         // `path "secret/metadata/app/*" { capabilities = ["list"] }` allows listing `app`.
         let acl_path = match operation {
@@ -216,22 +217,39 @@ impl Core {
             return Err(CoreError::PermissionDenied);
         }
         self.count_use(txn, &entry)?;
-        let path = request.path.as_str();
-        if path == "sys" || path.starts_with("sys/") {
-            return self
+        match target {
+            Target::System => self
                 .system(request, txn, &acl, &entry, presented)
-                .map(Reply::from);
+                .map(Reply::from),
+            Target::TokenStore => self.token_api(request, txn, &entry, presented, now),
+            Target::Mounted(mounted) => self
+                .run_mounted(request, operation, txn, &mounted)
+                .map(Reply::from),
+            Target::NoRoute => Err(CoreError::InvalidRequest(format!(
+                "no handler for route {:?}: route entry not found",
+                request.path
+            ))),
         }
-        if let Some(rest) = path.strip_prefix("auth/") {
-            if rest.starts_with("token/") {
-                return self.token_api(request, txn, &entry, presented, now);
-            }
-            return self
-                .run_mounted(request, operation, txn, MountKind::Auth, rest)
-                .map(Reply::from);
-        }
-        self.run_mounted(request, operation, txn, MountKind::Secrets, path)
-            .map(Reply::from)
+    }
+
+    /// Where `path` goes: the system backend, the token store, or a mount (looked up once per
+    /// request, in the request's transaction).
+    fn target(&self, path: &str, txn: &mut TxnBuilder) -> Result<Target, CoreError> {
+        let (kind, routed) = match path.strip_prefix("auth/") {
+            Some(rest) if rest.starts_with("token/") => return Ok(Target::TokenStore),
+            Some(rest) => (MountKind::Auth, rest),
+            None if path == "sys" || path.starts_with("sys/") => return Ok(Target::System),
+            None => (MountKind::Secrets, path),
+        };
+        let table = load_table(txn, kind)?;
+        Ok(match table.route(routed) {
+            Some((mount, rest)) => Target::Mounted(Mounted {
+                kind,
+                mount: mount.clone(),
+                rest: rest.to_string(),
+            }),
+            None => Target::NoRoute,
+        })
     }
 
     /// Vault's existence check: a write (`update`) to a path whose engine reports that the
@@ -239,33 +257,26 @@ impl Core {
     fn write_operation(
         &self,
         request: &ClientRequest,
+        target: &Target,
         txn: &mut TxnBuilder,
     ) -> Result<Operation, CoreError> {
+        let Target::Mounted(mounted) = target else {
+            return Ok(request.operation);
+        };
         if request.operation != Operation::Update {
             return Ok(request.operation);
         }
-        let path = request.path.as_str();
-        let (kind, routed) = match path.strip_prefix("auth/") {
-            Some(rest) if rest.starts_with("token/") => return Ok(Operation::Update),
-            Some(rest) => (MountKind::Auth, rest),
-            None if path == "sys" || path.starts_with("sys/") => return Ok(Operation::Update),
-            None => (MountKind::Secrets, path),
-        };
-        let table = load_table(txn, kind)?;
-        let Some((mount, rest)) = table.route(routed) else {
-            return Ok(Operation::Update);
-        };
-        let Some(backend) = self.backend_of(kind, mount) else {
+        let Some(backend) = self.backend_of(mounted.kind, &mounted.mount) else {
             return Ok(Operation::Update);
         };
         let probe = Request {
             operation: Operation::Update,
-            path: rest.to_string(),
-            mount_options: mount.options.clone(),
+            path: mounted.rest.clone(),
+            mount_options: mounted.mount.options.clone(),
             ..Request::default()
         };
-        let exists = backend.exists(&probe, &mut txn.view(mount.storage_prefix(kind)))?;
-        Ok(match exists {
+        let mut view = txn.view(mounted.mount.storage_prefix(mounted.kind));
+        Ok(match backend.exists(&probe, &mut view)? {
             Some(false) => Operation::Create,
             _ => Operation::Update,
         })
@@ -319,30 +330,23 @@ impl Core {
         }
     }
 
-    /// Runs the engine mounted at the longest prefix of `path` in table `kind`.
+    /// Runs the engine or auth method of a routed request.
     fn run_mounted(
         &self,
         request: &ClientRequest,
         operation: Operation,
         txn: &mut TxnBuilder,
-        kind: MountKind,
-        path: &str,
+        mounted: &Mounted,
     ) -> Result<Response, CoreError> {
-        let table = load_table(txn, kind)?;
-        let Some((mount, rest)) = table.route(path) else {
-            return Err(CoreError::InvalidRequest(format!(
-                "no handler for route {:?}: route entry not found",
-                request.path
-            )));
-        };
-        let backend = self.backend_of(kind, mount).ok_or_else(|| {
+        let mount = &mounted.mount;
+        let backend = self.backend_of(mounted.kind, mount).ok_or_else(|| {
             CoreError::Internal(format!(
                 "no engine of type {} v{}",
                 mount.kind, mount.version
             ))
         })?;
-        let engine_request = engine_request(request, operation, rest, &mount.options);
-        let mut view = txn.view(mount.storage_prefix(kind));
+        let engine_request = engine_request(request, operation, &mounted.rest, &mount.options);
+        let mut view = txn.view(mount.storage_prefix(mounted.kind));
         Ok(backend.handle(&engine_request, &mut view)?)
     }
 
@@ -412,6 +416,25 @@ impl Core {
         let record = audit::record(&event, &time, &|bytes| self.audit_hmac(bytes));
         self.seal_record(&record)
     }
+}
+
+/// Where an authorized request is served.
+enum Target {
+    /// `sys/*`.
+    System,
+    /// `auth/token/*`.
+    TokenStore,
+    /// A secrets engine or an auth method.
+    Mounted(Mounted),
+    /// No mount serves the path.
+    NoRoute,
+}
+
+/// A request routed to a mount: which table, the mount, and the path below it.
+struct Mounted {
+    kind: MountKind,
+    mount: MountEntry,
+    rest: String,
 }
 
 /// Runs CPU-bound request work (policy evaluation, engines: RSA key generation, Argon2id
