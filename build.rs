@@ -2,7 +2,10 @@
 //! `protoc`, so a fresh machine needs no protobuf compiler installed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let proto_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+    let proto_dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").ok_or("CARGO_MANIFEST_DIR is not set")?,
+    )
+    .join("proto");
     let proto = proto_dir.join("vault.proto");
     println!("cargo:rerun-if-changed={}", proto.display());
     let mut config = prost_build::Config::new();

@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// Faults, comma-separated: kill, pause, partition, loss, clock, seal (or all, none).
     #[arg(long, default_value = "kill,pause,partition")]
     pub nemesis: String,
+    /// Partition shapes the partition nemesis picks from, comma-separated (or all): isolate-one,
+    /// isolate-leader, halves, bridge, one-way, lagging.
+    #[arg(long, default_value = "all")]
+    pub partition_shapes: String,
     /// Cluster size (3 or 5).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
     pub nodes: u64,

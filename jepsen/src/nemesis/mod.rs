@@ -136,6 +136,7 @@ async fn start(
     fault: Fault,
     cluster: &Cluster,
     rng: &mut Rng,
+    shapes: &[&'static str],
     log: &NemesisLog,
 ) -> anyhow::Result<Active> {
     let name = fault.name();
@@ -157,7 +158,7 @@ async fn start(
             Ok(Active::Paused(nodes))
         }
         Fault::Partition => {
-            let shape = *rng.pick(&partition::SHAPES).unwrap_or(&"isolate-one");
+            let shape = *rng.pick(shapes).unwrap_or(&"isolate-one");
             let leader = if shape == "isolate-leader" || shape == "lagging" {
                 cluster.leader().await
             } else {
@@ -271,6 +272,7 @@ pub async fn run(
     faults: &[Fault],
     mut rng: Rng,
     timing: Timing,
+    shapes: &[&'static str],
     end: Instant,
     log: &NemesisLog,
 ) {
@@ -283,7 +285,7 @@ pub async fn run(
             return;
         }
         let fault = *rng.pick(faults).unwrap_or(&Fault::Kill);
-        let active = match start(fault, cluster, &mut rng, log).await {
+        let active = match start(fault, cluster, &mut rng, shapes, log).await {
             Ok(active) => active,
             Err(err) => {
                 log.log(

@@ -19,6 +19,31 @@ pub const SHAPES: [&str; 6] = [
     "lagging",
 ];
 
+/// Parses a comma-separated list of shapes (`all` = every shape).
+pub fn parse_shapes(text: &str) -> Result<Vec<&'static str>, String> {
+    let mut shapes = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if name == "all" {
+            shapes.extend(SHAPES);
+            continue;
+        }
+        match SHAPES.iter().find(|s| **s == name) {
+            Some(shape) => shapes.push(*shape),
+            None => {
+                return Err(format!(
+                    "unknown partition shape {name:?} (known: {}, all)",
+                    SHAPES.join(", ")
+                ));
+            }
+        }
+    }
+    shapes.dedup();
+    if shapes.is_empty() {
+        return Err("no partition shape given".to_string());
+    }
+    Ok(shapes)
+}
+
 /// Builds the network faults of partition `shape`; returns them and the affected nodes.
 pub fn plan(shape: &str, ids: &[u64], leader: Option<u64>, rng: &mut Rng) -> (NetFaults, Vec<u64>) {
     if shape == "lagging" {
@@ -97,6 +122,17 @@ pub fn grudge(shape: &str, ids: &[u64], leader: Option<u64>, rng: &mut Rng) -> (
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shape_lists_parse_and_unknown_shapes_are_refused() {
+        assert_eq!(parse_shapes("all").unwrap().len(), SHAPES.len());
+        assert_eq!(
+            parse_shapes("lagging, isolate-one").unwrap(),
+            vec!["lagging", "isolate-one"]
+        );
+        assert!(parse_shapes("sideways").unwrap_err().contains("sideways"));
+        assert!(parse_shapes("").is_err());
+    }
 
     #[test]
     fn shapes_cut_what_they_say() {

@@ -12,6 +12,7 @@ use crate::cli::RunArgs;
 use crate::cli::parse_range_ms;
 use crate::nemesis::Fault;
 use crate::nemesis::Timing;
+use crate::nemesis::partition;
 use crate::net::NetMode;
 use crate::workload::Workload;
 
@@ -26,6 +27,8 @@ pub struct RunConfig {
     pub faults: Vec<Fault>,
     /// Fault timing.
     pub timing: Timing,
+    /// The shapes the partition nemesis picks from.
+    pub partition_shapes: Vec<&'static str>,
     /// Network mode.
     pub net: NetMode,
     /// The server binary.
@@ -118,6 +121,8 @@ impl RunConfig {
             quiet_ms: parse_range_ms(&args.quiet).map_err(anyhow::Error::msg)?,
             hold_ms: parse_range_ms(&args.hold).map_err(anyhow::Error::msg)?,
         };
+        let partition_shapes =
+            partition::parse_shapes(&args.partition_shapes).map_err(anyhow::Error::msg)?;
         let bin_dir = args.bin_dir.clone().unwrap_or_else(default_bin_dir);
         let server_bin = bin_dir.join("strongroom");
         if !server_bin.is_file() {
@@ -180,6 +185,7 @@ impl RunConfig {
             workloads,
             faults,
             timing,
+            partition_shapes,
             net,
             server_bin,
             faketime_lib,

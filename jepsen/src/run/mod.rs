@@ -156,6 +156,7 @@ async fn drive(
             &config.faults,
             root_rng.fork(0),
             config.timing,
+            &config.partition_shapes,
             end,
             log
         ),
