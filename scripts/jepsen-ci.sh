@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# CI's fault-injection runs (jepsen/README.md): one 75 s run of a 3-node cluster with the register,
-# set and audit workloads under kill, pause and partition faults, which must be valid; then a short
-# run of servers built with --unsafe-local-reads (followers answer reads without a read index),
-# which the checkers must report invalid. That run uses only the lagging partition (a follower that
-# gets no replication but can still reach the leader), the shape that turns local reads into stale
-# reads every time: a random shape was sometimes one in which the isolated node cannot commit its
-# reads' audit records, so no stale read was released and the control passed by chance. Runs go to a temporary store unless JEPSEN_STORE is set.
+# CI's fault-injection runs (jepsen/README.md): one 75 s run of a 3-node cluster with the
+# register, set, transit and audit workloads under kill, pause and partition faults, which must be
+# valid; then a short run of servers built with --unsafe-local-reads (followers answer reads
+# without a read index), which the checkers must report invalid. That run uses only the lagging
+# partition (a follower that gets no replication but can still reach the leader), the shape that
+# turns local reads into stale reads every time: a random shape was sometimes one in which the
+# isolated node cannot commit its reads' audit records, so no stale read was released and the
+# control passed by chance. Runs go to a temporary store unless JEPSEN_STORE is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strongroom-target}"
@@ -15,7 +16,7 @@ seed="${JEPSEN_SEED:-1}"
 
 cargo build --workspace --locked
 timeout 600 "$bin/strongroom-jepsen" run --store "$store" --seed "$seed" --nodes 3 --time 75s \
-  --workload register,set,audit --nemesis kill,pause,partition
+  --workload register,set,transit,audit --nemesis kill,pause,partition
 
 # The unsafe server: built with the testing-only feature (workspace-wide, so dependency features
 # stay the same and RocksDB is not rebuilt), kept aside, and the ordinary server built back.

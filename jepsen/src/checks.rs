@@ -15,6 +15,7 @@ use crate::checker::liveness;
 use crate::checker::liveness::Liveness;
 use crate::checker::register;
 use crate::checker::set;
+use crate::checker::transit;
 use crate::checker::wgl;
 use crate::history::Op;
 use crate::workload::Workload;
@@ -39,12 +40,16 @@ pub struct Inputs<'a> {
 pub fn run_all(inputs: &Inputs<'_>) -> Vec<CheckResult> {
     let mut results = Vec::new();
     let has = |w: Workload| inputs.workloads.contains(&w);
-    if has(Workload::Register) || !has(Workload::Set) {
+    let key_value = has(Workload::Set) || has(Workload::Transit);
+    if has(Workload::Register) || !key_value {
         results.push(register::check(inputs.ops));
         results.push(wgl::check(inputs.ops, inputs.wgl_budget));
     }
     if has(Workload::Set) {
         results.push(set::check(inputs.ops));
+    }
+    if has(Workload::Transit) {
+        results.push(transit::check(inputs.ops));
     }
     if has(Workload::Audit) {
         results.push(audit::check(inputs.ops, inputs.journals.unwrap_or(&[])));

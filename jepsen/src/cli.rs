@@ -35,7 +35,7 @@ pub enum Command {
 /// Options of `run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Workloads, comma-separated: register, set, audit (or all).
+    /// Workloads, comma-separated: register, set, transit, audit (or all).
     #[arg(long, default_value = "register,set,audit")]
     pub workload: String,
     /// Faults, comma-separated: kill, pause, partition, loss, clock, seal (or all, none).

@@ -46,6 +46,14 @@ pub enum F {
     Add,
     /// Set: list every element.
     ReadSet,
+    /// Transit: encrypt a plaintext with the run's key.
+    Encrypt,
+    /// Transit: decrypt a ciphertext an earlier encrypt returned.
+    Decrypt,
+    /// Transit: rotate the key (a new latest version).
+    Rotate,
+    /// Transit: set the key's `min_decryption_version` (the invoke's `version`).
+    KeyConfig,
     /// A request the harness made for itself (setup, audit export, seal nemesis); audited,
     /// so the audit checker must account for it, but no workload checker looks at it.
     Control,
@@ -93,6 +101,9 @@ pub struct Op {
     /// The set elements read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elements: Option<Vec<u64>>,
+    /// Transit: the ciphertext returned by an encrypt, or sent by a decrypt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ciphertext: Option<String>,
     /// The HTTP status, if a response arrived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
@@ -130,6 +141,7 @@ impl Op {
             expected: None,
             element: None,
             elements: None,
+            ciphertext: None,
             status: None,
             req_id: None,
             error: None,

@@ -7,6 +7,7 @@ pub mod leak;
 pub mod liveness;
 pub mod register;
 pub mod set;
+pub mod transit;
 pub mod wgl;
 
 use serde::Deserialize;

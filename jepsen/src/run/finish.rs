@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 use std::time::Instant;
 
@@ -26,6 +27,7 @@ use crate::workload::Ctx;
 use crate::workload::Workload;
 use crate::workload::register;
 use crate::workload::set;
+use crate::workload::transit;
 
 /// Process ids of final reads start here (plus the node id).
 const FINAL_PROCESS: u64 = 2_000_000;
@@ -74,6 +76,7 @@ pub async fn final_phase(
     ctx: &Ctx,
     log: &NemesisLog,
     used_keys: Vec<String>,
+    transit_shared: &Mutex<transit::Shared>,
 ) -> anyhow::Result<Facts> {
     let healed_at = Instant::now();
     nemesis::heal_all(cluster, log, config.faults.contains(&Fault::Clock)).await?;
@@ -114,14 +117,15 @@ pub async fn final_phase(
         if config.workloads.contains(&Workload::Set) {
             retry_read(|| set::read(ctx, id, process, "final")).await;
         }
-        if config.workloads.contains(&Workload::Register)
-            || !config.workloads.contains(&Workload::Set)
-        {
+        if config.workloads.contains(&Workload::Register) {
             for key in &used_keys {
                 retry_read(|| register::execute(ctx, id, process, key, F::Read, 0, None, "final"))
                     .await;
             }
         }
+    }
+    if config.workloads.contains(&Workload::Transit) {
+        transit::final_decrypts(ctx, &cluster.ids(), transit_shared).await;
     }
     let journals = if config.workloads.contains(&Workload::Audit) {
         converge(cluster).await;

@@ -29,6 +29,7 @@ use crate::workload::Ctx;
 use crate::workload::Workload;
 use crate::workload::register;
 use crate::workload::set;
+use crate::workload::transit;
 
 /// Runs the test; returns the process exit code (0 valid, 1 invalid, 2 unknown).
 pub async fn run(config: RunConfig) -> anyhow::Result<i32> {
@@ -98,15 +99,19 @@ async fn drive(
         infos_per_key: 20,
     })));
     let elements = Arc::new(AtomicU64::new(1));
-    let mut data: Vec<Workload> = config
+    let data: Vec<Workload> = config
         .workloads
         .iter()
         .copied()
         .filter(|w| *w != Workload::Audit)
         .collect();
-    if data.is_empty() {
-        data.push(Workload::Register);
+    let transit_shared = Arc::new(Mutex::new(transit::Shared::default()));
+    if data.contains(&Workload::Transit) {
+        transit::setup(cluster)
+            .await
+            .context("setting up transit")?;
     }
+    let mut transit_workers = 0;
     let ids = cluster.ids();
     let per_worker = args.rate / args.concurrency.max(1) as f64;
     let end = Instant::now() + args.time;
@@ -121,6 +126,18 @@ async fn drive(
         let ctx = ctx.clone();
         let stride = args.concurrency;
         let handle = match data[(index % data.len() as u64) as usize] {
+            Workload::Transit => {
+                transit_workers += 1;
+                let worker = transit::Worker {
+                    index,
+                    stride,
+                    node,
+                    rng,
+                    shared: transit_shared.clone(),
+                    controls_key: transit_workers == 1,
+                };
+                tokio::spawn(worker.run(ctx, per_worker, end))
+            }
             Workload::Set => {
                 let worker = set::Worker {
                     index,
@@ -167,5 +184,5 @@ async fn drive(
     }
     eprintln!("strongroom-jepsen: healing");
     let used_keys = keys.lock().unwrap_or_else(|p| p.into_inner()).used.clone();
-    finish::final_phase(config, dir, cluster, &ctx, log, used_keys).await
+    finish::final_phase(config, dir, cluster, &ctx, log, used_keys, &transit_shared).await
 }

@@ -5,6 +5,7 @@
 
 pub mod register;
 pub mod set;
+pub mod transit;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,8 @@ pub enum Workload {
     Register,
     /// Unique adds, listed.
     Set,
+    /// Transit encrypt, decrypt, rotate and min-version changes on one key.
+    Transit,
     /// Audit completeness (checks the records of every other workload's operations).
     Audit,
 }
@@ -39,13 +42,29 @@ impl Workload {
         match name {
             "register" | "kv-register" => Some(Workload::Register),
             "set" => Some(Workload::Set),
+            "transit" => Some(Workload::Transit),
             "audit" => Some(Workload::Audit),
             _ => None,
         }
     }
 
     /// Every workload.
-    pub const ALL: [Workload; 3] = [Workload::Register, Workload::Set, Workload::Audit];
+    pub const ALL: [Workload; 4] = [
+        Workload::Register,
+        Workload::Set,
+        Workload::Transit,
+        Workload::Audit,
+    ];
+
+    /// The workload's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Register => "register",
+            Workload::Set => "set",
+            Workload::Transit => "transit",
+            Workload::Audit => "audit",
+        }
+    }
 }
 
 /// What every worker shares.

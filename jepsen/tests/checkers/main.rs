@@ -7,4 +7,5 @@ mod leak_liveness;
 mod register;
 mod set;
 mod support;
+mod transit;
 mod wgl;
