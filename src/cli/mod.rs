@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod ceremony;
 pub mod client;
 pub mod dev;
 mod dev_layout;

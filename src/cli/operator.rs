@@ -1,5 +1,6 @@
-//! `strongroom operator init|unseal|status|seal`: the seal lifecycle over `sys/init`,
-//! `sys/unseal`, `sys/seal-status`, `sys/leader` and `sys/seal`, with Vault-style output.
+//! `strongroom operator init|unseal|status|seal|rekey|generate-root`: the seal lifecycle over
+//! `sys/init`, `sys/unseal`, `sys/seal-status`, `sys/leader` and `sys/seal`, with Vault-style
+//! output; rekey, generate-root and `unseal --all` are in `super::ceremony`.
 //! Unseal shares are read from the argument, a no-echo prompt, or one line of stdin, and are
 //! never logged.
 
@@ -27,6 +28,10 @@ pub enum OperatorCommand {
     Status(StatusArgs),
     /// Seal the vault (needs a token with sudo, e.g. the root token).
     Seal,
+    /// Replace the unseal key shares (a quorum of the current ones authorizes it).
+    Rekey(super::ceremony::RekeyArgs),
+    /// Create a new root token from a quorum of unseal key shares.
+    GenerateRoot(super::ceremony::GenerateRootArgs),
 }
 
 /// Arguments of `operator init`.
@@ -47,11 +52,18 @@ pub struct InitArgs {
 #[derive(Debug, Args)]
 pub struct UnsealArgs {
     /// The unseal key share (hex or base64). Prompted for (without echo) when omitted.
-    #[arg(value_name = "KEY", conflicts_with = "reset")]
+    #[arg(value_name = "KEY", conflicts_with_all = ["reset", "all"])]
     pub key: Option<String>,
     /// Discard the shares submitted so far.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "all")]
     pub reset: bool,
+    /// Unseal every node of the cluster: each share is asked once and sent to every sealed node.
+    #[arg(long)]
+    pub all: bool,
+    /// With --all: read the shares from this file, one per line (`-` for stdin), instead of
+    /// hidden prompts.
+    #[arg(long, value_name = "FILE", requires = "all")]
+    pub key_file: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -88,6 +100,11 @@ pub async fn run(conn: &ConnArgs, command: OperatorCommand) -> anyhow::Result<Ex
             }
             Ok(ExitCode::SUCCESS)
         }
+        OperatorCommand::Unseal(a) if a.all => {
+            super::ceremony::unseal_all(&client, a.key_file.as_deref()).await
+        }
+        OperatorCommand::Rekey(a) => super::ceremony::rekey(&client, a).await,
+        OperatorCommand::GenerateRoot(a) => super::ceremony::generate_root(&client, a).await,
         OperatorCommand::Unseal(a) => {
             let body = if a.reset {
                 json!({"reset": true})
@@ -321,8 +338,59 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(parse(&["unseal", "abcd", "--reset"]).is_err());
+        match parse(&["unseal", "--all", "--key-file", "shares.txt"]).expect("parse") {
+            OperatorCommand::Unseal(a) => {
+                assert!(a.all && a.key.is_none());
+                assert_eq!(a.key_file.as_deref(), Some("shares.txt"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(
+            parse(&["unseal", "--key-file", "f"]).is_err(),
+            "--key-file needs --all"
+        );
+        assert!(parse(&["unseal", "--all", "abcd"]).is_err());
         assert!(matches!(parse(&["status"]), Ok(OperatorCommand::Status(_))));
         assert!(matches!(parse(&["seal"]), Ok(OperatorCommand::Seal)));
+    }
+
+    #[test]
+    fn parses_rekey_and_generate_root() {
+        match parse(&["rekey", "--init", "-n", "7", "-t", "4", "--verify"]).expect("parse") {
+            OperatorCommand::Rekey(a) => {
+                assert!(a.init && a.verify && a.key.is_none());
+                assert_eq!((a.key_shares, a.key_threshold), (7, 4));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        match parse(&["rekey", "--nonce", "n-1", "abcd"]).expect("parse") {
+            OperatorCommand::Rekey(a) => {
+                assert_eq!(
+                    (a.nonce.as_deref(), a.key.as_deref()),
+                    (Some("n-1"), Some("abcd"))
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(parse(&["rekey", "--init", "--cancel"]).is_err());
+        assert!(parse(&["rekey", "--init", "abcd"]).is_err());
+        match parse(&["generate-root", "--decode", "WEdB", "--otp", "0123"]).expect("parse") {
+            OperatorCommand::GenerateRoot(a) => {
+                assert_eq!(
+                    (a.decode.as_deref(), a.otp.as_deref()),
+                    (Some("WEdB"), Some("0123"))
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(
+            parse(&["generate-root", "--decode", "WEdB"]).is_err(),
+            "--decode needs --otp"
+        );
+        assert!(matches!(
+            parse(&["generate-root", "--init"]),
+            Ok(OperatorCommand::GenerateRoot(a)) if a.init && a.otp.is_none()
+        ));
     }
 
     #[test]

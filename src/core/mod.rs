@@ -3,15 +3,20 @@
 //! engines by mount, and commits each request's audit record before its response is released.
 //!
 //! - [`init`]: `sys/init`; [`unseal`]: unseal, seal, seal status; [`status`]: health and leader.
+//! - [`ceremony`]: the share-holder ceremonies of an unsealed cluster, [`rekey`] and
+//!   [`generate_root`].
 //! - [`request`]: the pipeline for every other path.
 
 pub mod audit_log;
 mod background;
+pub mod ceremony;
 pub mod error;
+pub mod generate_root;
 pub mod init;
 pub mod mounts;
 mod mounts_api;
 pub mod policies;
+pub mod rekey;
 pub mod request;
 pub mod status;
 pub mod system;
@@ -54,6 +59,8 @@ pub struct Core {
     node: Arc<RaftNode>,
     barrier: Arc<Barrier>,
     unseal_progress: Mutex<UnsealProgress>,
+    /// Rekey and generate-root progress on this node.
+    ceremonies: ceremony::Ceremonies,
     audit: AuditLog,
     addresses: NodeAddresses,
     unsafe_local_reads: bool,
@@ -76,6 +83,7 @@ impl Core {
             node,
             barrier: Arc::new(Barrier::new_sealed()),
             unseal_progress: Mutex::new(UnsealProgress::new()),
+            ceremonies: ceremony::Ceremonies::default(),
             audit,
             addresses,
             unsafe_local_reads,

@@ -1,5 +1,7 @@
 //! `sys/health` and `sys/leader`: what load balancers and clients ask a node about itself.
 //! Any unsealed node serves requests; the Raft leader is reported as Vault's "active" node.
+//! `sys/cluster-members` (not in Vault) lists the Raft membership's API addresses, so that
+//! `strongroom operator unseal --all` can find every node while they are all sealed.
 
 use serde::Serialize;
 
@@ -98,6 +100,28 @@ impl Core {
             raft_committed_index: status.committed_index,
             raft_applied_index: status.applied_index,
         }
+    }
+
+    /// The nodes of the Raft membership as this node knows it (served unauthenticated and while
+    /// sealed: addresses only, as `sys/leader` already reveals the leader's).
+    pub fn cluster_members(&self) -> serde_json::Value {
+        let status = self.node.status();
+        let leader = status.leader.as_ref().map(|(id, _)| *id);
+        let members: Vec<serde_json::Value> = status
+            .members
+            .iter()
+            .map(|(id, info, voter)| {
+                serde_json::json!({
+                    "node_id": id,
+                    "api_addr": format!("http://{}", info.api_addr),
+                    "cluster_addr": info.cluster_addr,
+                    "voter": voter,
+                    "is_self": *id == self.node.id(),
+                    "is_leader": Some(*id) == leader,
+                })
+            })
+            .collect();
+        serde_json::json!({ "members": members })
     }
 
     /// The addresses this node was configured with.

@@ -146,6 +146,7 @@ impl Core {
     pub(crate) fn seal_now(&self) {
         self.barrier.seal();
         self.unseal_progress().reset();
+        self.ceremonies.clear();
         tracing::info!(node = self.node.id(), "node sealed");
     }
 }

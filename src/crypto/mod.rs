@@ -1,9 +1,11 @@
 //! Stateless cryptographic primitives shared by `barrier` and `seal`: randomness from the
-//! operating system and authenticated encryption ([`aead`]).
+//! operating system, authenticated encryption ([`aead`]) and the generate-root OTP encoding
+//! ([`otp`]).
 //!
 //! This module holds no key material of its own: callers pass keys in and own their lifetime.
 
 pub mod aead;
+pub mod otp;
 
 use rand::TryRng;
 use rand::rngs::SysRng;

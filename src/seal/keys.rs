@@ -23,6 +23,15 @@ impl UnsealKey {
     pub(super) fn as_bytes(&self) -> &[u8; KEY_LEN] {
         &self.0
     }
+
+    /// Whether both keys are the same, compared in constant time (rekey verification checks
+    /// that the new shares recombine to the key it issued).
+    pub fn ct_eq(&self, other: &UnsealKey) -> bool {
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            self.0.as_slice(),
+            other.0.as_slice(),
+        ))
+    }
 }
 
 impl fmt::Debug for UnsealKey {
@@ -69,6 +78,15 @@ mod tests {
         assert_eq!(format!("{unseal:?}"), "UnsealKey(<redacted>)");
         assert!(!format!("{root:?}").contains(&hex::encode(root.as_bytes())));
         assert!(!format!("{unseal:#?}").contains(&hex::encode(unseal.as_bytes())));
+    }
+
+    #[test]
+    fn unseal_key_comparison() {
+        let a = UnsealKey::from_bytes(random_bytes());
+        let b = UnsealKey::from_bytes(random_bytes());
+        let a_again = UnsealKey::from_bytes(Zeroizing::new(*a.as_bytes()));
+        assert!(a.ct_eq(&a_again));
+        assert!(!a.ct_eq(&b));
     }
 
     #[test]

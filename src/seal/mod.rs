@@ -8,7 +8,8 @@
 //!
 //! [`generate`] makes the unseal key, its shares and the public [`SealConfig`] (share count,
 //! threshold, one verifier per share) at init; [`UnsealProgress`] collects shares on each node;
-//! [`wrap_root_key`] / [`unwrap_root_key`] store and recover the root key. Shares use
+//! [`wrap_root_key`] / [`unwrap_root_key`] store and recover the root key; a rekey makes a new
+//! unseal key with [`generate`] and re-wraps the same root key under it. Shares use
 //! `shamirsecretsharing`'s hazmat GF(2^8) key shares (Vault's scheme): they carry no integrity
 //! check of their own, so a share is accepted only if its verifier is in the config, duplicates
 //! are refused before combining, and the combined key is trusted only once it opens the root key.
@@ -113,6 +114,16 @@ impl SealConfig {
         }
         Ok(())
     }
+}
+
+/// Checks N and T with Vault's rules and messages (as `sys/init` and rekey use them); returns
+/// them as bytes.
+///
+/// # Errors
+///
+/// [`SealError::InvalidParameters`] with Vault's message when N or T are out of range.
+pub fn check_parameters(shares: u32, threshold: u32) -> Result<(u8, u8), SealError> {
+    validate_parameters(shares, threshold)
 }
 
 /// Checks N and T with Vault's rules and messages; returns them as bytes.

@@ -1,5 +1,10 @@
 //! A node's unseal progress: the shares submitted so far (in memory only, wiped on reset), the
 //! nonce that names this attempt, and the combination into the unseal key at the threshold.
+//!
+//! The same collector serves rekey (old shares, then the new ones for verification) and
+//! generate-root. Held shares are bound to the seal configuration they were checked against: when
+//! the configuration changes (a rekey committed elsewhere in the cluster), the held shares belong
+//! to a key that no longer opens anything, so the next submission starts a new attempt.
 
 use std::fmt;
 
@@ -20,6 +25,8 @@ const MAX_SHARES: usize = 255;
 pub struct UnsealProgress {
     nonce: String,
     held: Vec<Share>,
+    /// The verifiers of the configuration the held shares were accepted under.
+    bound: Vec<[u8; 32]>,
 }
 
 impl UnsealProgress {
@@ -28,6 +35,7 @@ impl UnsealProgress {
         Self {
             nonce: random_id(),
             held: Vec::with_capacity(MAX_SHARES),
+            bound: Vec::new(),
         }
     }
 
@@ -44,6 +52,7 @@ impl UnsealProgress {
     /// Drops (and wipes) every held share and starts a new attempt with a new nonce.
     pub fn reset(&mut self) {
         self.held.clear();
+        self.bound.clear();
         self.nonce = random_id();
     }
 
@@ -64,6 +73,10 @@ impl UnsealProgress {
         key_text: &str,
     ) -> Result<Option<UnsealKey>, SealError> {
         config.check()?;
+        if !self.held.is_empty() && self.bound != config.share_verifiers {
+            // The held shares were issued for a configuration that has since been replaced.
+            self.reset();
+        }
         let share = Share::parse(key_text)?;
         if !is_known(config, &share) {
             return Err(SealError::ForeignShare);
@@ -73,6 +86,9 @@ impl UnsealProgress {
         });
         if bool::from(duplicate) {
             return Err(SealError::DuplicateShare);
+        }
+        if self.held.is_empty() {
+            self.bound.clone_from(&config.share_verifiers);
         }
         self.held.push(share);
         if self.held.len() < usize::from(config.secret_threshold) {
@@ -270,6 +286,38 @@ mod tests {
                 .is_none()
         );
         assert!(!format!("{progress:?}").contains(&shares[2].to_hex()));
+    }
+
+    #[test]
+    fn a_new_configuration_discards_shares_held_for_the_old_one() {
+        let (_, old_shares, old_config) = generate(5, 3).unwrap();
+        let (new_key, new_shares, new_config) = generate(3, 2).unwrap();
+        let mut progress = UnsealProgress::new();
+        progress
+            .submit(&old_config, &old_shares[0].to_hex())
+            .unwrap();
+        progress
+            .submit(&old_config, &old_shares[1].to_hex())
+            .unwrap();
+        let nonce = progress.nonce().to_string();
+        // The configuration was replaced: the old shares are no longer held, a new attempt starts.
+        assert!(
+            progress
+                .submit(&new_config, &new_shares[0].to_hex())
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(progress.progress(), 1);
+        assert_ne!(progress.nonce(), nonce);
+        let key = progress
+            .submit(&new_config, &new_shares[2].to_hex())
+            .unwrap()
+            .unwrap();
+        assert!(key.ct_eq(&new_key));
+        assert!(matches!(
+            progress.submit(&new_config, &old_shares[2].to_hex()),
+            Err(SealError::ForeignShare)
+        ));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The Vault-compatible HTTP API: every route under `/v1/`, Vault's response envelope, `LIST`
 //! and `?list=true`, 204 for writes without data, `{"errors": [...]}` for every failure.
 //!
-//! The seal endpoints (`sys/init`, `sys/unseal`, `sys/seal-status`, `sys/health`, `sys/leader`)
+//! The seal endpoints (`sys/init`, `sys/unseal`, `sys/seal-status`, `sys/health`, `sys/leader`,
+//! `sys/cluster-members`) and the share-holder ceremonies (`sys/rekey/*`, `sys/generate-root/*`)
 //! are served here without a token, as in Vault; everything else goes through the core pipeline.
 
 mod error;
@@ -75,8 +76,15 @@ async fn serve(
     let path = request::normalize_path(uri.path())?;
     let query = request::query(&uri)?;
     let bytes = request::read_body(body, &headers, state.max_request_bytes).await?;
-    if let Some(response) =
-        sys::serve_unauthenticated(&state.core, &method, &path, &query, &bytes).await?
+    if let Some(response) = sys::serve_unauthenticated(
+        &state.core,
+        &method,
+        &path,
+        &query,
+        &bytes,
+        Some(peer.ip().to_string()),
+    )
+    .await?
     {
         return Ok(response);
     }

@@ -1,6 +1,8 @@
 //! The unauthenticated seal and status endpoints: `sys/init`, `sys/unseal`, `sys/seal-status`,
-//! `sys/health` (with Vault's status codes and query overrides) and `sys/leader`. They answer
-//! while sealed.
+//! `sys/health` (with Vault's status codes and query overrides), `sys/leader` and
+//! `sys/cluster-members` (Strongroom's). They answer while sealed. The share-holder ceremonies
+//! (`sys/rekey/*`, `sys/generate-root/*`) also take no token (the shares authorize them); the
+//! core serves and audits them, and only while unsealed.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +17,9 @@ use serde_json::json;
 use super::error::ApiError;
 use super::request::json_object;
 use crate::core::Core;
+use crate::core::ceremony::CeremonyOperation;
+use crate::core::ceremony::CeremonyRequest;
+use crate::core::ceremony::is_ceremony_path;
 
 /// `sys/init` body.
 #[derive(Deserialize)]
@@ -55,26 +60,74 @@ pub(super) async fn serve_unauthenticated(
     path: &str,
     query: &BTreeMap<String, String>,
     body: &[u8],
+    remote_address: Option<String>,
 ) -> Result<Option<Response>, ApiError> {
     let is_write = *method == Method::PUT || *method == Method::POST;
-    let response = match (path.trim_end_matches('/'), method.as_str()) {
+    let path = path.trim_end_matches('/');
+    if is_ceremony_path(path) {
+        return ceremony(core, method, path, body, remote_address)
+            .await
+            .map(Some);
+    }
+    let response = match (path, method.as_str()) {
         ("sys/init", "GET") => {
             Json(json!({ "initialized": core.is_initialized()? })).into_response()
         }
         ("sys/init", _) if is_write => init(core, body).await?,
+        ("sys/seal-status", "GET") => Json(core.seal_status()?).into_response(),
+        ("sys/health", "GET" | "HEAD") => health(core, method, query)?,
+        ("sys/leader", "GET") => Json(core.leader()).into_response(),
         ("sys/unseal", _) if is_write => {
             let request: UnsealRequest = parse(body)?;
             Json(core.unseal(request.key.as_deref(), request.reset).await?).into_response()
         }
-        ("sys/seal-status", "GET") => Json(core.seal_status()?).into_response(),
-        ("sys/health", "GET" | "HEAD") => health(core, method, query)?,
-        ("sys/leader", "GET") => Json(core.leader()).into_response(),
-        ("sys/init" | "sys/unseal" | "sys/seal-status" | "sys/health" | "sys/leader", _) => {
+        ("sys/cluster-members", "GET") => Json(core.cluster_members()).into_response(),
+        (
+            "sys/init"
+            | "sys/unseal"
+            | "sys/seal-status"
+            | "sys/health"
+            | "sys/leader"
+            | "sys/cluster-members",
+            _,
+        ) => {
             return Err(ApiError::MethodNotAllowed);
         }
         _ => return Ok(None),
     };
     Ok(Some(response))
+}
+
+/// A rekey or generate-root request: Vault's shapes at the top level (no envelope), 204 for a
+/// cancel.
+async fn ceremony(
+    core: &Core,
+    method: &Method,
+    path: &str,
+    body: &[u8],
+    remote_address: Option<String>,
+) -> Result<Response, ApiError> {
+    let operation = match method.as_str() {
+        "GET" => CeremonyOperation::Read,
+        "PUT" | "POST" => CeremonyOperation::Update,
+        "DELETE" => CeremonyOperation::Delete,
+        _ => return Err(ApiError::MethodNotAllowed),
+    };
+    let data = if operation == CeremonyOperation::Update {
+        json_object(body)?
+    } else {
+        serde_json::Map::new()
+    };
+    let request = CeremonyRequest {
+        path: path.to_string(),
+        operation,
+        data,
+        remote_address,
+    };
+    Ok(match core.ceremony(&request).await? {
+        Some(value) => Json(value).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
 }
 
 async fn init(core: &Core, body: &[u8]) -> Result<Response, ApiError> {

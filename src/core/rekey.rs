@@ -1,0 +1,502 @@
+//! Rekey (`sys/rekey/init|update|verify`): a quorum of the current unseal key shares authorizes a
+//! new unseal key split into new N/T shares. The root key does not change; it is re-wrapped under
+//! the new unseal key, and the new seal configuration (with the new shares' verifiers) and the
+//! re-wrapped root key are written in ONE Raft transaction guarded on both keys' revisions. From
+//! its commit on, the old shares open nothing on any node, and the new ones unseal every node.
+//!
+//! With `require_verification`, the new shares are returned first and nothing is written until a
+//! threshold of them is submitted to `sys/rekey/verify`: the old shares keep working until the
+//! new ones are proven. Without it, the new shares are returned only once the commit succeeded.
+//! `backup` (Vault's stored copy of PGP-encrypted shares) and PGP keys are refused.
+//!
+//! Progress lives in this node's memory (see [`super::ceremony`]). The rekey is bound to the seal
+//! configuration it started under: if another rekey commits meanwhile, this one is cancelled.
+
+use serde_json::Map;
+use serde_json::Value;
+use serde_json::json;
+use strongroom_raft::Guard;
+use strongroom_raft::Op;
+use strongroom_raft::Txn;
+use strongroom_raft::TxnOutcome;
+
+use super::Core;
+use super::CoreError;
+use super::ceremony::CeremonyRequest;
+use super::ceremony::Outcome;
+use super::ceremony::key_field;
+use super::ceremony::nonce_field;
+use crate::barrier::ROOT_KEY_PATH;
+use crate::barrier::SEAL_CONFIG_PATH;
+use crate::crypto::random_id;
+use crate::seal;
+use crate::seal::SealConfig;
+use crate::seal::Share;
+use crate::seal::UnsealKey;
+use crate::seal::UnsealProgress;
+
+/// A rekey in progress on this node.
+pub(super) struct RekeyState {
+    nonce: String,
+    shares: u8,
+    threshold: u8,
+    require_verification: bool,
+    /// `mod_revision` of the seal configuration the rekey started under (the old shares are
+    /// checked against it and the commit is guarded on it).
+    config_revision: u64,
+    /// Old shares submitted so far.
+    progress: UnsealProgress,
+    /// Set once the old quorum was reached with `require_verification`.
+    verification: Option<Verification>,
+}
+
+/// New shares issued but not yet proven.
+struct Verification {
+    nonce: String,
+    key: UnsealKey,
+    config: SealConfig,
+    root_key_blob: Vec<u8>,
+    root_key_revision: u64,
+    /// New shares submitted so far.
+    progress: UnsealProgress,
+}
+
+/// What one `sys/rekey/update` or `sys/rekey/verify` decided under the lock.
+enum Step {
+    Reply(Value),
+    Commit(Commit),
+}
+
+/// The writes that complete a rekey.
+struct Commit {
+    config: SealConfig,
+    root_key_blob: Vec<u8>,
+    config_revision: u64,
+    root_key_revision: u64,
+    /// The rekey's nonce, to clear exactly this rekey afterwards.
+    nonce: String,
+    response: Value,
+}
+
+/// Vault's `backup` without PGP keys.
+const BACKUP_REFUSED: &str =
+    "cannot request a backup of the new keys without providing PGP keys for encryption";
+
+impl Core {
+    /// `GET sys/rekey/init`.
+    pub(super) async fn rekey_status(&self) -> Result<Value, CoreError> {
+        self.node.read_point().await?;
+        let (config, _) = self.seal_config_revision()?;
+        Ok(status_json(
+            self.ceremonies.rekey().as_ref(),
+            config.secret_threshold,
+        ))
+    }
+
+    /// `PUT sys/rekey/init {secret_shares, secret_threshold, require_verification}`.
+    pub(super) async fn rekey_init(&self, data: &Map<String, Value>) -> Result<Value, CoreError> {
+        if data
+            .get("pgp_keys")
+            .is_some_and(|keys| !keys.is_null() && keys.as_array().is_none_or(|a| !a.is_empty()))
+        {
+            return Err(CoreError::InvalidRequest(
+                "PGP-encrypted shares are not supported yet".into(),
+            ));
+        }
+        if flag(data, "backup")? {
+            return Err(CoreError::InvalidRequest(BACKUP_REFUSED.into()));
+        }
+        let require_verification = flag(data, "require_verification")?;
+        let shares = number(data, "secret_shares")?;
+        let threshold = number(data, "secret_threshold")?;
+        let (shares, threshold) = seal::check_parameters(shares, threshold)?;
+        self.node.read_point().await?;
+        let (config, config_revision) = self.seal_config_revision()?;
+        let mut state = self.ceremonies.rekey();
+        if state.is_some() {
+            return Err(CoreError::InvalidRequest(
+                "rekey already in progress".into(),
+            ));
+        }
+        *state = Some(RekeyState {
+            nonce: random_id(),
+            shares,
+            threshold,
+            require_verification,
+            config_revision,
+            progress: UnsealProgress::new(),
+            verification: None,
+        });
+        tracing::info!(
+            secret_shares = shares,
+            secret_threshold = threshold,
+            require_verification,
+            "rekey initialized"
+        );
+        Ok(status_json(state.as_ref(), config.secret_threshold))
+    }
+
+    /// `PUT sys/rekey/update {key, nonce}`: one old share; at the old threshold the new shares.
+    pub(super) async fn rekey_update(
+        &self,
+        request: &CeremonyRequest,
+        request_id: &str,
+    ) -> Result<Outcome, CoreError> {
+        let key = key_field(&request.data)?;
+        let nonce = nonce_field(&request.data);
+        self.node.read_point().await?;
+        let (config, config_revision) = self.seal_config_revision()?;
+        let root_key_record = self
+            .reader()
+            .get(ROOT_KEY_PATH)?
+            .ok_or(CoreError::NotInitialized)?;
+        let step = {
+            let mut guard = self.ceremonies.rekey();
+            let Some(state) = guard.as_mut() else {
+                return Err(CoreError::InvalidRequest("no rekey in progress".into()));
+            };
+            if let Some(verification) = &state.verification {
+                return Err(CoreError::InvalidRequest(format!(
+                    "rekey operation already finished; verification must be performed; nonce for the verification operation is {:?}",
+                    verification.nonce
+                )));
+            }
+            if nonce != state.nonce {
+                return Err(CoreError::InvalidRequest(format!(
+                    "incorrect nonce supplied; nonce for this rekey operation is {:?}",
+                    state.nonce
+                )));
+            }
+            if config_revision != state.config_revision {
+                guard.take();
+                return Err(config_changed());
+            }
+            let Some(old_key) = state.progress.submit(&config, key)? else {
+                return Ok(Outcome::Reply(Some(status_json(
+                    Some(state),
+                    config.secret_threshold,
+                ))));
+            };
+            // The combined key must open the stored root key: a wrong mix ends here (400) and
+            // the progress is already cleared.
+            let root_key = seal::unwrap_root_key(&old_key, &root_key_record.value)?;
+            let (new_key, new_shares, new_config) =
+                seal::generate(state.shares.into(), state.threshold.into())?;
+            let root_key_blob = seal::wrap_root_key(&new_key, &root_key);
+            if state.require_verification {
+                let verification_nonce = random_id();
+                let response = update_json(&state.nonce, &new_shares, Some(&verification_nonce));
+                state.verification = Some(Verification {
+                    nonce: verification_nonce,
+                    key: new_key,
+                    config: new_config,
+                    root_key_blob,
+                    root_key_revision: root_key_record.mod_revision,
+                    progress: UnsealProgress::new(),
+                });
+                Step::Reply(response)
+            } else {
+                Step::Commit(Commit {
+                    response: update_json(&state.nonce, &new_shares, None),
+                    config: new_config,
+                    root_key_blob,
+                    config_revision,
+                    root_key_revision: root_key_record.mod_revision,
+                    nonce: state.nonce.clone(),
+                })
+            }
+        };
+        match step {
+            Step::Reply(value) => Ok(Outcome::Reply(Some(value))),
+            Step::Commit(commit) => self.commit_rekey(request, request_id, commit).await,
+        }
+    }
+
+    /// `GET sys/rekey/verify`.
+    pub(super) fn rekey_verify_status(&self) -> Result<Value, CoreError> {
+        let state = self.ceremonies.rekey();
+        let state = state.as_ref().ok_or_else(no_rekey_config)?;
+        Ok(verify_status_json(state))
+    }
+
+    /// `DELETE sys/rekey/verify`: forget the new shares submitted so far, new verification nonce.
+    pub(super) fn rekey_verify_restart(&self) -> Result<Value, CoreError> {
+        let mut state = self.ceremonies.rekey();
+        let state = state.as_mut().ok_or_else(no_rekey_config)?;
+        if let Some(verification) = state.verification.as_mut() {
+            verification.progress.reset();
+            verification.nonce = random_id();
+        }
+        Ok(verify_status_json(state))
+    }
+
+    /// `PUT sys/rekey/verify {key, nonce}`: one new share; at the new threshold the rekey commits.
+    pub(super) async fn rekey_verify(
+        &self,
+        request: &CeremonyRequest,
+        request_id: &str,
+    ) -> Result<Outcome, CoreError> {
+        let key = key_field(&request.data)?;
+        let nonce = nonce_field(&request.data);
+        let commit = {
+            let mut guard = self.ceremonies.rekey();
+            let Some(state) = guard.as_mut() else {
+                return Err(CoreError::InvalidRequest("no rekey in progress".into()));
+            };
+            let Some(verification) = state.verification.as_mut() else {
+                return Err(CoreError::InvalidRequest(
+                    "no rekey verification in progress".into(),
+                ));
+            };
+            if nonce != verification.nonce {
+                return Err(CoreError::InvalidRequest(format!(
+                    "incorrect nonce supplied; nonce for this verify operation is {:?}",
+                    verification.nonce
+                )));
+            }
+            let Some(proven) = verification.progress.submit(&verification.config, key)? else {
+                return Ok(Outcome::Reply(Some(verify_status_json(state))));
+            };
+            if !proven.ct_eq(&verification.key) {
+                verification.nonce = random_id();
+                return Err(CoreError::InvalidRequest(
+                    "rekey verification failed; incorrect key shares supplied".into(),
+                ));
+            }
+            Commit {
+                response: json!({"nonce": verification.nonce, "complete": true}),
+                config: verification.config.clone(),
+                root_key_blob: verification.root_key_blob.clone(),
+                config_revision: state.config_revision,
+                root_key_revision: verification.root_key_revision,
+                nonce: state.nonce.clone(),
+            }
+        };
+        self.commit_rekey(request, request_id, commit).await
+    }
+
+    /// Writes the new seal configuration and the re-wrapped root key (with the request's audit
+    /// record) as one transaction guarded on both keys' revisions, then ends the rekey.
+    async fn commit_rekey(
+        &self,
+        request: &CeremonyRequest,
+        request_id: &str,
+        commit: Commit,
+    ) -> Result<Outcome, CoreError> {
+        let record = self.ceremony_record(request, request_id, Ok(Some(&commit.response)))?;
+        let encoded_config = commit.config.encode();
+        let txn = Txn {
+            guards: vec![
+                Guard::ModRevision {
+                    key: SEAL_CONFIG_PATH.to_string(),
+                    revision: commit.config_revision,
+                },
+                Guard::ModRevision {
+                    key: ROOT_KEY_PATH.to_string(),
+                    revision: commit.root_key_revision,
+                },
+            ],
+            ops: vec![
+                Op::Put {
+                    key: SEAL_CONFIG_PATH.to_string(),
+                    value: encoded_config.clone(),
+                },
+                Op::Put {
+                    key: ROOT_KEY_PATH.to_string(),
+                    value: commit.root_key_blob,
+                },
+            ],
+            journal: vec![record],
+        };
+        let applied = match self.node.propose(txn).await {
+            Ok(proposed) => Ok(matches!(proposed.outcome, TxnOutcome::Applied { .. })),
+            // The outcome is unknown (leader lost, timeout): the new shares must not be lost if
+            // the write did land, so look before reporting a failure.
+            Err(err) if self.committed_config_is(&encoded_config).await => {
+                tracing::warn!(error = %err, "rekey proposal reported an error but committed");
+                Ok(true)
+            }
+            Err(err) => Err(CoreError::from(err)),
+        };
+        // An unavailable cluster keeps the rekey (its progress was cleared): submitting the
+        // shares again retries. Otherwise this rekey is over.
+        if !matches!(applied, Err(CoreError::Unavailable(_))) {
+            let mut state = self.ceremonies.rekey();
+            if state.as_ref().is_some_and(|s| s.nonce == commit.nonce) {
+                state.take();
+            }
+        }
+        if !applied? {
+            return Err(config_changed());
+        }
+        tracing::info!(
+            secret_shares = commit.config.secret_shares,
+            secret_threshold = commit.config.secret_threshold,
+            "rekey committed: new unseal key shares in effect on every node"
+        );
+        Ok(Outcome::Committed(commit.response))
+    }
+
+    /// Whether the committed seal configuration is exactly `encoded` (after a read point).
+    async fn committed_config_is(&self, encoded: &[u8]) -> bool {
+        if self.node.read_point().await.is_err() {
+            return false;
+        }
+        matches!(self.reader().get(SEAL_CONFIG_PATH), Ok(Some(record)) if record.value == encoded)
+    }
+}
+
+fn config_changed() -> CoreError {
+    CoreError::InvalidRequest(
+        "the seal configuration changed since this rekey started (another rekey or root key rotation committed); the rekey was cancelled, start a new one".into(),
+    )
+}
+
+fn no_rekey_config() -> CoreError {
+    CoreError::InvalidRequest("no rekey configuration found".into())
+}
+
+/// A non-negative integer field (absent: 0, which the parameter check refuses with Vault's
+/// message).
+fn number(data: &Map<String, Value>, name: &str) -> Result<u32, CoreError> {
+    match data.get(name) {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+            .ok_or_else(|| {
+                CoreError::InvalidRequest(format!("{name} must be a non-negative integer"))
+            }),
+        Some(_) => Err(CoreError::InvalidRequest(format!(
+            "{name} must be a non-negative integer"
+        ))),
+    }
+}
+
+/// A boolean field (absent: false).
+fn flag(data: &Map<String, Value>, name: &str) -> Result<bool, CoreError> {
+    match data.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(value)) => Ok(*value),
+        Some(_) => Err(CoreError::InvalidRequest(format!(
+            "{name} must be a boolean"
+        ))),
+    }
+}
+
+/// Vault's rekey status object (`GET/PUT sys/rekey/init`, and `sys/rekey/update` before the
+/// threshold).
+fn status_json(state: Option<&RekeyState>, required: u8) -> Value {
+    let mut status = json!({
+        "nonce": state.map_or("", |s| s.nonce.as_str()),
+        "started": state.is_some(),
+        "t": state.map_or(0, |s| s.threshold),
+        "n": state.map_or(0, |s| s.shares),
+        "progress": state.map_or(0, |s| s.progress.progress()),
+        "required": required,
+        "pgp_fingerprints": Value::Null,
+        "backup": false,
+        "verification_required": state.is_some_and(|s| s.require_verification),
+    });
+    if let Some(verification) = state.and_then(|s| s.verification.as_ref()) {
+        status["verification_nonce"] = json!(verification.nonce);
+    }
+    status
+}
+
+/// Vault's rekey completion object with the new shares.
+fn update_json(nonce: &str, shares: &[Share], verification_nonce: Option<&str>) -> Value {
+    let mut body = json!({
+        "nonce": nonce,
+        "complete": true,
+        "keys": shares.iter().map(Share::to_hex).collect::<Vec<_>>(),
+        "keys_base64": shares.iter().map(Share::to_base64).collect::<Vec<_>>(),
+        "pgp_fingerprints": Value::Null,
+        "backup": false,
+        "verification_required": verification_nonce.is_some(),
+    });
+    if let Some(nonce) = verification_nonce {
+        body["verification_nonce"] = json!(nonce);
+    }
+    body
+}
+
+/// Vault's verification status object (`sys/rekey/verify`).
+fn verify_status_json(state: &RekeyState) -> Value {
+    let verification = state.verification.as_ref();
+    json!({
+        "nonce": verification.map_or("", |v| v.nonce.as_str()),
+        "started": verification.is_some(),
+        "t": state.threshold,
+        "n": state.shares,
+        "progress": verification.map_or(0, |v| v.progress.progress()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn fields_parse_with_clear_errors() {
+        let body = data(json!({"secret_shares": 7, "secret_threshold": "4", "backup": "yes"}));
+        assert_eq!(number(&body, "secret_shares").unwrap(), 7);
+        assert_eq!(number(&body, "missing").unwrap(), 0);
+        assert!(number(&body, "secret_threshold").is_err());
+        assert!(flag(&body, "backup").is_err());
+        assert!(!flag(&body, "require_verification").unwrap());
+        let huge = data(json!({"secret_shares": 1u64 << 40, "negative": -1}));
+        assert_eq!(number(&huge, "secret_shares").unwrap(), u32::MAX);
+        assert!(number(&huge, "negative").is_err());
+    }
+
+    #[test]
+    fn status_shapes_match_vault() {
+        let idle = status_json(None, 3);
+        assert_eq!(
+            idle,
+            json!({"nonce": "", "started": false, "t": 0, "n": 0, "progress": 0, "required": 3,
+                   "pgp_fingerprints": null, "backup": false, "verification_required": false})
+        );
+        let state = RekeyState {
+            nonce: "n-1".into(),
+            shares: 7,
+            threshold: 4,
+            require_verification: true,
+            config_revision: 1,
+            progress: UnsealProgress::new(),
+            verification: None,
+        };
+        let started = status_json(Some(&state), 3);
+        assert_eq!(started["started"], true);
+        assert_eq!(
+            (started["t"].clone(), started["n"].clone()),
+            (json!(4), json!(7))
+        );
+        assert_eq!(started["verification_required"], true);
+        assert!(started.get("verification_nonce").is_none());
+        assert_eq!(
+            verify_status_json(&state),
+            json!({"nonce": "", "started": false, "t": 4, "n": 7, "progress": 0})
+        );
+    }
+
+    #[test]
+    fn completion_carries_both_encodings() {
+        let (_, shares, _) = seal::generate(3, 2).unwrap();
+        let body = update_json("n-1", &shares, Some("v-1"));
+        assert_eq!(body["keys"][1], json!(shares[1].to_hex()));
+        assert_eq!(body["keys_base64"][2], json!(shares[2].to_base64()));
+        assert_eq!(body["verification_nonce"], "v-1");
+        assert_eq!(body["complete"], true);
+        assert!(
+            update_json("n-1", &shares, None)
+                .get("verification_nonce")
+                .is_none()
+        );
+    }
+}
