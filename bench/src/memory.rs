@@ -66,8 +66,14 @@ pub async fn run(binary: &Path, dir: &Path, secrets: u64) -> anyhow::Result<Memo
     eprintln!("memory test: starting a fresh strongroom cluster");
     let mut cluster = Cluster::start(binary, dir, 3).await?;
     let (leader, _) = cluster.leader_and_follower().await?;
-    let connector =
-        Connector::connect(BackendKind::StrongroomGrpc, &leader.grpc, &cluster.token, 8).await?;
+    let connector = Connector::connect(
+        BackendKind::StrongroomGrpc,
+        &leader.grpc,
+        &cluster.token,
+        8,
+        Default::default(),
+    )
+    .await?;
     let began = Instant::now();
     let errors = load(&connector, 256, secrets).await?;
     let load_s = began.elapsed().as_secs_f64();

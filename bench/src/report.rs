@@ -146,9 +146,6 @@ pub fn markdown(result: &SuiteResult, plot: Option<&str>) -> String {
             );
         }
     }
-    for (name, why) in workload::NOT_YET {
-        let _ = writeln!(out, "| {name} | all | | | | | | | | | | {why} |");
-    }
     let errors: Vec<&RowResult> = result
         .rows
         .iter()

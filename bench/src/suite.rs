@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::client::BackendKind;
 use crate::client::Connector;
+use crate::client::Prepared;
 use crate::cluster;
 use crate::cluster::etcd::EtcdCluster;
 use crate::cluster::strongroom::Cluster;
@@ -102,6 +103,7 @@ pub async fn run(options: SuiteOptions) -> anyhow::Result<SuiteResult> {
     } else {
         None
     };
+    let mut prepared = Arc::new(Prepared::default());
     let mut strongroom = if wants(BackendKind::StrongroomHttp) || wants(BackendKind::StrongroomGrpc)
     {
         eprintln!("starting strongroom (3 nodes)");
@@ -113,6 +115,9 @@ pub async fn run(options: SuiteOptions) -> anyhow::Result<SuiteResult> {
         .await?;
         let (leader, _) = cluster.leader_and_follower().await?;
         preload(BackendKind::StrongroomGrpc, &leader.grpc, &cluster.token).await?;
+        if options.workloads.iter().any(|w| w.mix.strongroom_only()) {
+            prepared = Arc::new(cluster.prepare(&leader).await?);
+        }
         Some(cluster)
     } else {
         None
@@ -122,6 +127,9 @@ pub async fn run(options: SuiteOptions) -> anyhow::Result<SuiteResult> {
     for round in 0..options.repeat {
         for workload in &options.workloads {
             for &kind in &options.backends {
+                if kind == BackendKind::Etcd && workload.mix.strongroom_only() {
+                    continue;
+                }
                 let (endpoint, token, pids) = match kind {
                     BackendKind::Etcd => {
                         let Some(etcd) = etcd.as_mut() else { continue };
@@ -150,16 +158,14 @@ pub async fn run(options: SuiteOptions) -> anyhow::Result<SuiteResult> {
                     kind.name(),
                     workload.id
                 );
-                let row = run_row(
+                let server = Server {
                     kind,
-                    workload,
-                    &endpoint,
-                    &token,
-                    &pids,
-                    options.timing,
-                    &label,
-                )
-                .await?;
+                    endpoint: &endpoint,
+                    token: &token,
+                    pids: &pids,
+                    prepared: prepared.clone(),
+                };
+                let row = run_row(server, workload, options.timing, &label).await?;
                 print_row(&row);
                 all_runs.push(row);
             }
@@ -211,17 +217,36 @@ fn pick<T>(target: Target, leader: T, follower: T) -> T {
     }
 }
 
+/// The server side of a row: which backend, where, with what credentials, its processes.
+pub struct Server<'a> {
+    /// The backend.
+    pub kind: BackendKind,
+    /// The member's address.
+    pub endpoint: &'a str,
+    /// The Vault token (empty for etcd).
+    pub token: &'a str,
+    /// Every member's process id (their CPU time is measured).
+    pub pids: &'a [u32],
+    /// Transit and login bodies.
+    pub prepared: Arc<Prepared>,
+}
+
 /// Runs one workload against one backend and measures the servers' CPU during it.
 pub async fn run_row(
-    kind: BackendKind,
+    server: Server<'_>,
     workload: &Workload,
-    endpoint: &str,
-    token: &str,
-    server_pids: &[u32],
     timing: Timing,
     label: &str,
 ) -> anyhow::Result<RowResult> {
-    let connector = Arc::new(Connector::connect(kind, endpoint, token, workload.conns).await?);
+    let Server {
+        kind,
+        endpoint,
+        token,
+        pids: server_pids,
+        prepared,
+    } = server;
+    let connector =
+        Arc::new(Connector::connect(kind, endpoint, token, workload.conns, prepared).await?);
     let cpu = |pids: &[u32]| pids.iter().map(|&p| cluster::cpu_time(p)).sum::<Duration>();
     let me = [std::process::id()];
     let (server_before, client_before) = (cpu(server_pids), cpu(&me));
@@ -284,7 +309,7 @@ pub fn print_row(row: &RowResult) {
 /// Writes every key of the key space once (64 in flight) so reads find them.
 async fn preload(kind: BackendKind, endpoint: &str, token: &str) -> anyhow::Result<()> {
     eprintln!("preloading {KEY_SPACE} keys into {}", kind.name());
-    let connector = Connector::connect(kind, endpoint, token, 4).await?;
+    let connector = Connector::connect(kind, endpoint, token, 4, Arc::default()).await?;
     crate::memory::load_keys(&connector, 64, KEY_SPACE).await
 }
 

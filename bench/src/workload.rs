@@ -24,7 +24,16 @@ pub enum Op {
         /// Serve from the node's local state.
         stale: bool,
     },
+    /// Strongroom only: transit-encrypt [`TRANSIT_PLAINTEXT_BYTES`] with the bench key.
+    Encrypt,
+    /// Strongroom only: transit-decrypt a ciphertext of that size.
+    Decrypt,
+    /// Strongroom only: an AppRole login (creates a token through Raft).
+    Login,
 }
+
+/// Size of the transit workloads' plaintext, in bytes.
+pub const TRANSIT_PLAINTEXT_BYTES: usize = 1024;
 
 /// Which member requests go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -51,6 +60,12 @@ pub enum Mix {
     StaleGet,
     /// 90 % linearizable gets, 10 % puts.
     ReadWrite90,
+    /// Only transit encrypts (Strongroom only).
+    TransitEncrypt,
+    /// Only transit decrypts (Strongroom only).
+    TransitDecrypt,
+    /// Only AppRole logins (Strongroom only).
+    Login,
 }
 
 /// One row of the comparison.
@@ -144,6 +159,38 @@ pub const ALL: &[Workload] = &[
         conns: 4,
         target: Target::Follower,
     },
+    Workload {
+        id: "encrypt-1",
+        title: "transit encrypt 1 KiB (aes256-gcm96), 1 client -> follower",
+        mix: Mix::TransitEncrypt,
+        workers: 1,
+        conns: 1,
+        target: Target::Follower,
+    },
+    Workload {
+        id: "encrypt-64",
+        title: "transit encrypt 1 KiB, 64 / 4 conns -> follower",
+        mix: Mix::TransitEncrypt,
+        workers: 64,
+        conns: 4,
+        target: Target::Follower,
+    },
+    Workload {
+        id: "decrypt-64",
+        title: "transit decrypt 1 KiB, 64 / 4 conns -> follower",
+        mix: Mix::TransitDecrypt,
+        workers: 64,
+        conns: 4,
+        target: Target::Follower,
+    },
+    Workload {
+        id: "login-64",
+        title: "AppRole login (a new token each), 64 / 4 conns -> follower",
+        mix: Mix::Login,
+        workers: 64,
+        conns: 4,
+        target: Target::Follower,
+    },
 ];
 
 /// Diagnostic workloads, run only when named in `--only`.
@@ -164,18 +211,6 @@ pub const DIAGNOSTIC: &[Workload] = &[
         conns: 8,
         target: Target::Leader,
     },
-];
-
-/// Workloads that exist in the issue but cannot run yet, with the reason (shown in the report).
-pub const NOT_YET: &[(&str, &str)] = &[
-    (
-        "transit encrypt / decrypt 1 KiB",
-        "not yet available: the transit engine is issue 9",
-    ),
-    (
-        "token login",
-        "not yet available: login methods are issue 5",
-    ),
 ];
 
 /// A small, fast, deterministic random source per worker (xorshift64*).
@@ -215,7 +250,15 @@ impl Mix {
                     Op::Get { key, stale: false }
                 }
             }
+            Mix::TransitEncrypt => Op::Encrypt,
+            Mix::TransitDecrypt => Op::Decrypt,
+            Mix::Login => Op::Login,
         }
+    }
+
+    /// True for mixes etcd has no counterpart of (transit, login): no etcd row, no ratio.
+    pub fn strongroom_only(self) -> bool {
+        matches!(self, Mix::TransitEncrypt | Mix::TransitDecrypt | Mix::Login)
     }
 }
 
@@ -260,7 +303,21 @@ mod tests {
         assert!((800..1200).contains(&puts), "puts {puts}");
         assert!(ops.iter().all(|op| match op {
             Op::Put { key, .. } | Op::Get { key, .. } => *key < KEY_SPACE,
+            Op::Encrypt | Op::Decrypt | Op::Login => false,
         }));
+    }
+
+    #[test]
+    fn only_transit_and_login_mixes_skip_etcd() {
+        let mut rng = Rng::new(7);
+        assert_eq!(Mix::TransitEncrypt.next_op(&mut rng), Op::Encrypt);
+        assert_eq!(Mix::Login.next_op(&mut rng), Op::Login);
+        let only: Vec<&str> = ALL
+            .iter()
+            .filter(|w| w.mix.strongroom_only())
+            .map(|w| w.id)
+            .collect();
+        assert_eq!(only, ["encrypt-1", "encrypt-64", "decrypt-64", "login-64"]);
     }
 
     #[test]

@@ -45,6 +45,9 @@ impl EtcdClient {
                     anyhow::bail!("key {} not found", key_name(key));
                 }
             }
+            Op::Encrypt | Op::Decrypt | Op::Login => {
+                anyhow::bail!("etcd has no transit or login counterpart")
+            }
         }
         Ok(())
     }

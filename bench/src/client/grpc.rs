@@ -1,6 +1,7 @@
 //! Strongroom over its client gRPC API (`Vault.Call`), with the workers spread over a fixed number
 //! of HTTP/2 channels.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -10,6 +11,10 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::transport::Endpoint;
 
+use super::DECRYPT_PATH;
+use super::ENCRYPT_PATH;
+use super::LOGIN_PATH;
+use super::Prepared;
 use crate::workload::Op;
 use crate::workload::key_name;
 use crate::workload::value;
@@ -18,11 +23,17 @@ use crate::workload::value;
 pub struct Channels {
     channels: Vec<Channel>,
     token: MetadataValue<tonic::metadata::Ascii>,
+    prepared: Arc<Prepared>,
 }
 
 impl Channels {
     /// Opens `conns` channels to `endpoint` (`127.0.0.1:PORT`).
-    pub async fn connect(endpoint: &str, token: &str, conns: usize) -> anyhow::Result<Self> {
+    pub async fn connect(
+        endpoint: &str,
+        token: &str,
+        conns: usize,
+        prepared: Arc<Prepared>,
+    ) -> anyhow::Result<Self> {
         let mut channels = Vec::with_capacity(conns);
         for _ in 0..conns.max(1) {
             let channel = Endpoint::from_shared(format!("http://{endpoint}"))?
@@ -35,6 +46,7 @@ impl Channels {
         Ok(Channels {
             channels,
             token: token.parse()?,
+            prepared,
         })
     }
 
@@ -45,6 +57,7 @@ impl Channels {
             client: VaultClient::new(self.channels[worker % self.channels.len()].clone()),
             token: self.token.clone(),
             put_body: serde_json::to_vec(&body).unwrap_or_default(),
+            prepared: self.prepared.clone(),
         }
     }
 }
@@ -54,6 +67,7 @@ pub struct GrpcClient {
     client: VaultClient<Channel>,
     token: MetadataValue<tonic::metadata::Ascii>,
     put_body: Vec<u8>,
+    prepared: Arc<Prepared>,
 }
 
 impl GrpcClient {
@@ -73,6 +87,19 @@ impl GrpcClient {
                 stale,
                 ..Default::default()
             },
+            Op::Encrypt | Op::Decrypt | Op::Login => {
+                let (path, body) = match op {
+                    Op::Encrypt => (ENCRYPT_PATH, &self.prepared.encrypt),
+                    Op::Decrypt => (DECRYPT_PATH, &self.prepared.decrypt),
+                    _ => (LOGIN_PATH, &self.prepared.login),
+                };
+                pb::CallRequest {
+                    operation: pb::Operation::Update as i32,
+                    path: path.to_string(),
+                    json_body: body.to_vec(),
+                    ..Default::default()
+                }
+            }
         };
         let mut request = tonic::Request::new(call);
         request

@@ -14,6 +14,10 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::DECRYPT_PATH;
+use super::ENCRYPT_PATH;
+use super::LOGIN_PATH;
+use super::Prepared;
 use crate::workload::Op;
 use crate::workload::key_name;
 use crate::workload::value;
@@ -27,17 +31,24 @@ pub struct HttpClient {
     token: Arc<str>,
     sender: Option<SendRequest<Full<Bytes>>>,
     put_body: Bytes,
+    prepared: Arc<Prepared>,
 }
 
 impl HttpClient {
     /// Connects to `addr`; `seed` varies the value this worker writes.
-    pub async fn connect(addr: SocketAddr, token: Arc<str>, seed: u64) -> anyhow::Result<Self> {
+    pub async fn connect(
+        addr: SocketAddr,
+        token: Arc<str>,
+        prepared: Arc<Prepared>,
+        seed: u64,
+    ) -> anyhow::Result<Self> {
         let body = serde_json::json!({ "data": { "v": value(seed) } });
         let mut client = HttpClient {
             addr,
             token,
             sender: None,
             put_body: Bytes::from(serde_json::to_vec(&body)?),
+            prepared,
         };
         client.sender = Some(client.open().await?);
         Ok(client)
@@ -103,6 +114,18 @@ impl HttpClient {
                     builder
                 };
                 builder.body(Full::new(Bytes::new()))?
+            }
+            Op::Encrypt | Op::Decrypt | Op::Login => {
+                let (path, body) = match op {
+                    Op::Encrypt => (ENCRYPT_PATH, &self.prepared.encrypt),
+                    Op::Decrypt => (DECRYPT_PATH, &self.prepared.decrypt),
+                    _ => (LOGIN_PATH, &self.prepared.login),
+                };
+                builder
+                    .method("POST")
+                    .uri(format!("/v1/{path}"))
+                    .header("content-type", "application/json")
+                    .body(Full::new(body.clone()))?
             }
         })
     }

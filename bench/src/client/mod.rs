@@ -8,10 +8,33 @@ pub mod http;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde::Deserialize;
 use serde::Serialize;
 
 use crate::workload::Op;
+
+/// The mount of the transit engine the transit workloads use, and its key.
+pub const TRANSIT_KEY_PATH: &str = "transit/keys/bench";
+/// The path the encrypt workload posts to.
+pub const ENCRYPT_PATH: &str = "transit/encrypt/bench";
+/// The path the decrypt workload posts to.
+pub const DECRYPT_PATH: &str = "transit/decrypt/bench";
+/// The path the login workload posts to.
+pub const LOGIN_PATH: &str = "auth/approle/login";
+
+/// The JSON bodies of the transit and login workloads, made once per cluster (the ciphertext
+/// and the AppRole credentials come from the cluster: `cluster::strongroom::Cluster::prepare`).
+/// Empty for etcd and for runs without those workloads.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    /// `{"plaintext": <base64 of 1 KiB>}`.
+    pub encrypt: Bytes,
+    /// `{"ciphertext": "vault:v1:..."}`.
+    pub decrypt: Bytes,
+    /// `{"role_id": ..., "secret_id": ...}`.
+    pub login: Bytes,
+}
 
 /// Which system and protocol a run talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -44,6 +67,8 @@ pub enum Connector {
         addr: SocketAddr,
         /// The Vault token.
         token: Arc<str>,
+        /// Transit and login bodies.
+        prepared: Arc<Prepared>,
     },
     /// `conns` HTTP/2 channels shared round-robin by the workers.
     Grpc(grpc::Channels),
@@ -52,20 +77,23 @@ pub enum Connector {
 }
 
 impl Connector {
-    /// Opens `conns` connections (gRPC backends) to `endpoint` (`127.0.0.1:PORT`).
+    /// Opens `conns` connections (gRPC backends) to `endpoint` (`127.0.0.1:PORT`); Strongroom
+    /// clients send `prepared`'s bodies for transit and login requests.
     pub async fn connect(
         kind: BackendKind,
         endpoint: &str,
         token: &str,
         conns: usize,
+        prepared: Arc<Prepared>,
     ) -> anyhow::Result<Connector> {
         Ok(match kind {
             BackendKind::StrongroomHttp => Connector::Http {
                 addr: endpoint.parse()?,
                 token: Arc::from(token),
+                prepared,
             },
             BackendKind::StrongroomGrpc => {
-                Connector::Grpc(grpc::Channels::connect(endpoint, token, conns).await?)
+                Connector::Grpc(grpc::Channels::connect(endpoint, token, conns, prepared).await?)
             }
             BackendKind::Etcd => Connector::Etcd(etcd::connect(endpoint, conns).await?),
         })
@@ -74,9 +102,14 @@ impl Connector {
     /// The client of worker number `worker`.
     pub async fn client(&self, worker: usize) -> anyhow::Result<Client> {
         Ok(match self {
-            Connector::Http { addr, token } => {
-                Client::Http(http::HttpClient::connect(*addr, token.clone(), worker as u64).await?)
-            }
+            Connector::Http {
+                addr,
+                token,
+                prepared,
+            } => Client::Http(
+                http::HttpClient::connect(*addr, token.clone(), prepared.clone(), worker as u64)
+                    .await?,
+            ),
             Connector::Grpc(channels) => Client::Grpc(channels.client(worker)),
             Connector::Etcd(clients) => Client::Etcd(etcd::EtcdClient::new(
                 clients[worker % clients.len()].clone(),

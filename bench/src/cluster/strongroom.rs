@@ -16,8 +16,16 @@ use strongroom::config::DEFAULT_MAX_REQUEST_BYTES;
 use strongroom::config::PeerConfig;
 use strongroom::config::ServerConfig;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+
 use super::Proc;
 use super::free_ports;
+use crate::client::ENCRYPT_PATH;
+use crate::client::Prepared;
+use crate::client::TRANSIT_KEY_PATH;
+use crate::workload::TRANSIT_PLAINTEXT_BYTES;
 
 /// One node's addresses.
 #[derive(Debug, Clone)]
@@ -194,6 +202,61 @@ impl Cluster {
             }
             tracing_free_wait("no agreed leader").await;
         }
+    }
+
+    /// Sets up what the transit and login workloads need, through `node`: a transit mount with
+    /// an `aes256-gcm96` key `bench`, one ciphertext of [`TRANSIT_PLAINTEXT_BYTES`], and an
+    /// AppRole role `bench` with its role id and an unlimited secret id.
+    pub async fn prepare(&self, node: &NodeAddrs) -> anyhow::Result<Prepared> {
+        let c = client(node, Some(self.token.clone()))?;
+        let data = |answer: Option<Value>, field: &str| -> anyhow::Result<String> {
+            answer
+                .as_ref()
+                .and_then(|a| a["data"][field].as_str())
+                .map(str::to_string)
+                .with_context(|| format!("no data.{field} in {answer:?}"))
+        };
+        c.post("sys/mounts/transit", &json!({"type": "transit"}))
+            .await
+            .context("mounting transit")?;
+        c.post(TRANSIT_KEY_PATH, &json!({"type": "aes256-gcm96"}))
+            .await
+            .context("creating the transit key")?;
+        let plaintext: Vec<u8> = (0..TRANSIT_PLAINTEXT_BYTES)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let encrypt = json!({"plaintext": STANDARD.encode(&plaintext)});
+        let ciphertext = data(
+            c.post(ENCRYPT_PATH, &encrypt).await.context("encrypting")?,
+            "ciphertext",
+        )?;
+        c.post("sys/auth/approle", &json!({"type": "approle"}))
+            .await
+            .context("enabling approle")?;
+        c.post(
+            "auth/approle/role/bench",
+            &json!({"token_ttl": "1h", "token_policies": ["default"]}),
+        )
+        .await
+        .context("creating the approle role")?;
+        let role_id = data(
+            c.get("auth/approle/role/bench/role-id")
+                .await
+                .context("reading the role id")?,
+            "role_id",
+        )?;
+        let secret_id = data(
+            c.post("auth/approle/role/bench/secret-id", &json!({}))
+                .await
+                .context("making a secret id")?,
+            "secret_id",
+        )?;
+        let bytes = |value: Value| serde_json::to_vec(&value).map(Bytes::from);
+        Ok(Prepared {
+            encrypt: bytes(encrypt)?,
+            decrypt: bytes(json!({"ciphertext": ciphertext}))?,
+            login: bytes(json!({"role_id": role_id, "secret_id": secret_id}))?,
+        })
     }
 
     fn check_alive(&mut self) -> anyhow::Result<()> {
