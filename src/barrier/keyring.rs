@@ -1,8 +1,14 @@
-//! The barrier's keyring: one 256-bit data key per term (the active term encrypts, every term
-//! decrypts) and a MAC key for keyed hashes of tokens and audited values (not rotated with terms).
+//! The barrier's keyring: per term a 256-bit data key (the active term encrypts, every term that
+//! is not retired decrypts) and a journal key (encrypts the audit journal; never retired, because
+//! the journal is append-only and hash-chained and so cannot be re-encrypted), plus a MAC key for
+//! keyed hashes of tokens and audited values (not rotated with terms).
 //!
-//! Stored at `core/keyring` as `aead::seal(root key, AAD "core/keyring", codec(keyring))`. The
-//! plaintext encoding only ever exists in wiped buffers.
+//! Stored at `core/keyring` as `aead::seal(root key, AAD "core/keyring", plaintext)` where the
+//! plaintext is `[WIRE_V2][codec(KeyringWire)]`. Keyrings written before journal keys existed
+//! (plaintext starting with the codec's version byte) still open: their terms have no journal key,
+//! so journal records of those terms were encrypted under the data key, and such a term can only be
+//! retired once no journal record uses it (the core checks). The plaintext encoding only ever
+//! exists in wiped buffers.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -13,13 +19,39 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::{BarrierError, KEYRING_PATH};
 use crate::crypto::{aead, random_bytes};
-use crate::seal::RootKey;
 
-/// One term's data key and when it was installed.
+/// First plaintext byte of a keyring with journal keys and retired terms.
+const WIRE_V2: u8 = 0xA2;
+
+/// Terms stay below this bit: the barrier marks journal ciphertexts with it.
+pub(super) const JOURNAL_BIT: u32 = 0x8000_0000;
+
+/// One term's keys and when they were installed.
 pub(super) struct TermKey {
-    pub(super) key: Zeroizing<[u8; 32]>,
+    /// The data key; `None` once the term is retired.
+    pub(super) key: Option<Zeroizing<[u8; 32]>>,
+    /// The journal key; `None` for terms made before journal keys existed.
+    pub(super) journal_key: Option<Zeroizing<[u8; 32]>>,
     /// Unix seconds.
     pub(super) install_time: u64,
+}
+
+impl TermKey {
+    fn fresh() -> Self {
+        TermKey {
+            key: Some(random_bytes()),
+            journal_key: Some(random_bytes()),
+            install_time: now_secs(),
+        }
+    }
+
+    fn duplicate(&self) -> Self {
+        TermKey {
+            key: self.key.clone(),
+            journal_key: self.journal_key.clone(),
+            install_time: self.install_time,
+        }
+    }
 }
 
 /// All data keys and the MAC key. No `Debug`, `Clone` or `Serialize`: see [`KeyringWire`].
@@ -41,6 +73,22 @@ struct KeyringWire {
 struct TermWire {
     term: u32,
     install_time: u64,
+    key: Option<[u8; 32]>,
+    journal_key: Option<[u8; 32]>,
+}
+
+/// The form written before journal keys and retirement existed.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+struct LegacyKeyringWire {
+    active_term: u32,
+    mac_key: [u8; 32],
+    terms: Vec<LegacyTermWire>,
+}
+
+#[derive(Serialize, Deserialize, Zeroize)]
+struct LegacyTermWire {
+    term: u32,
+    install_time: u64,
     key: [u8; 32],
 }
 
@@ -51,16 +99,10 @@ fn now_secs() -> u64 {
 }
 
 impl Keyring {
-    /// A fresh keyring: term 1 with a random key, and a random MAC key.
+    /// A fresh keyring: term 1 with random keys, and a random MAC key.
     pub(super) fn new() -> Self {
         let mut terms = BTreeMap::new();
-        terms.insert(
-            1,
-            TermKey {
-                key: random_bytes(),
-                install_time: now_secs(),
-            },
-        );
+        terms.insert(1, TermKey::fresh());
         Self {
             terms,
             active_term: 1,
@@ -68,7 +110,7 @@ impl Keyring {
         }
     }
 
-    /// The term new writes use, and its key.
+    /// The term new writes use, and its keys.
     pub(super) fn active(&self) -> (u32, &TermKey) {
         let key = self
             .terms
@@ -77,41 +119,36 @@ impl Keyring {
         (self.active_term, key)
     }
 
-    /// The key of `term`, if this keyring has it.
+    /// The keys of `term`, if this keyring has it.
     pub(super) fn term(&self, term: u32) -> Option<&TermKey> {
         self.terms.get(&term)
+    }
+
+    /// Every term with whether it is retired, in term order.
+    pub(super) fn terms(&self) -> impl Iterator<Item = (u32, &TermKey)> {
+        self.terms.iter().map(|(&term, key)| (term, key))
     }
 
     pub(super) fn mac_key(&self) -> &[u8; 32] {
         &self.mac_key
     }
 
-    /// A copy of this keyring with a new random key at term `active + 1`, made active.
+    fn duplicate_terms(&self) -> BTreeMap<u32, TermKey> {
+        self.terms
+            .iter()
+            .map(|(&term, key)| (term, key.duplicate()))
+            .collect()
+    }
+
+    /// A copy of this keyring with new random keys at term `active + 1`, made active.
     pub(super) fn rotated(&self) -> Result<Self, BarrierError> {
         let next = self
             .active_term
             .checked_add(1)
+            .filter(|next| next & JOURNAL_BIT == 0)
             .ok_or(BarrierError::MalformedKeyring)?;
-        let mut terms: BTreeMap<u32, TermKey> = self
-            .terms
-            .iter()
-            .map(|(&term, key)| {
-                (
-                    term,
-                    TermKey {
-                        key: key.key.clone(),
-                        install_time: key.install_time,
-                    },
-                )
-            })
-            .collect();
-        terms.insert(
-            next,
-            TermKey {
-                key: random_bytes(),
-                install_time: now_secs(),
-            },
-        );
+        let mut terms = self.duplicate_terms();
+        terms.insert(next, TermKey::fresh());
         Ok(Self {
             terms,
             active_term: next,
@@ -119,8 +156,29 @@ impl Keyring {
         })
     }
 
-    /// Encrypts the keyring under the root key for storage at [`KEYRING_PATH`].
-    pub(super) fn seal(&self, root_key: &RootKey) -> Vec<u8> {
+    /// A copy of this keyring with `term`'s data key dropped (its journal key stays).
+    pub(super) fn retired(&self, term: u32) -> Result<Self, BarrierError> {
+        if term == self.active_term {
+            return Err(BarrierError::ActiveTerm(term));
+        }
+        match self.terms.get(&term) {
+            None => return Err(BarrierError::UnknownTerm(term)),
+            Some(key) if key.key.is_none() => return Err(BarrierError::RetiredTerm(term)),
+            Some(_) => {}
+        }
+        let mut terms = self.duplicate_terms();
+        if let Some(entry) = terms.get_mut(&term) {
+            entry.key = None;
+        }
+        Ok(Self {
+            terms,
+            active_term: self.active_term,
+            mac_key: self.mac_key.clone(),
+        })
+    }
+
+    /// Encrypts the keyring under `root_key` for storage at [`KEYRING_PATH`].
+    pub(super) fn seal(&self, root_key: &[u8; 32]) -> Vec<u8> {
         let wire = KeyringWire {
             active_term: self.active_term,
             mac_key: *self.mac_key,
@@ -130,43 +188,81 @@ impl Keyring {
                 .map(|(&term, key)| TermWire {
                     term,
                     install_time: key.install_time,
-                    key: *key.key,
+                    key: key.key.as_deref().copied(),
+                    journal_key: key.journal_key.as_deref().copied(),
                 })
                 .collect(),
         };
         // Pre-sized so the encoder never reallocates (which would free an unwiped copy): at
-        // most 48 bytes of header and 47 per term (varint integers plus the 32-byte key).
-        let mut plaintext = Zeroizing::new(Vec::with_capacity(64 + 64 * self.terms.len()));
+        // most 48 bytes of header and 84 per term (varint integers, two tagged 32-byte keys).
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(64 + 96 * self.terms.len()));
+        plaintext.push(WIRE_V2);
         // `codec::encode` is `[FORMAT_VERSION]` + `encode_into`; spelled out here to encode
         // straight into the wiped buffer.
         plaintext.push(codec::FORMAT_VERSION);
         codec::encode_into(&wire, &mut plaintext);
-        aead::seal(root_key.as_bytes(), KEYRING_PATH.as_bytes(), &plaintext)
+        aead::seal(root_key, KEYRING_PATH.as_bytes(), &plaintext)
     }
 
-    /// Decrypts and checks a keyring stored by [`Keyring::seal`].
-    pub(super) fn open(root_key: &RootKey, blob: &[u8]) -> Result<Self, BarrierError> {
-        let plaintext = aead::open(root_key.as_bytes(), KEYRING_PATH.as_bytes(), blob)
+    /// Decrypts and checks a keyring stored by [`Keyring::seal`] (or by an older build).
+    pub(super) fn open(root_key: &[u8; 32], blob: &[u8]) -> Result<Self, BarrierError> {
+        let plaintext = aead::open(root_key, KEYRING_PATH.as_bytes(), blob)
             .map_err(|_| BarrierError::Decrypt)?;
-        let wire: KeyringWire =
-            codec::decode(&plaintext).map_err(|_| BarrierError::MalformedKeyring)?;
-        let mut terms = BTreeMap::new();
-        for entry in &wire.terms {
-            let key = TermKey {
-                key: Zeroizing::new(entry.key),
-                install_time: entry.install_time,
+        let (active_term, mac_key, entries): (u32, Zeroizing<[u8; 32]>, Vec<(u32, TermKey)>) =
+            match plaintext.split_first() {
+                Some((&WIRE_V2, rest)) => {
+                    let wire: KeyringWire =
+                        codec::decode(rest).map_err(|_| BarrierError::MalformedKeyring)?;
+                    let entries = wire
+                        .terms
+                        .iter()
+                        .map(|entry| {
+                            (
+                                entry.term,
+                                TermKey {
+                                    key: entry.key.map(Zeroizing::new),
+                                    journal_key: entry.journal_key.map(Zeroizing::new),
+                                    install_time: entry.install_time,
+                                },
+                            )
+                        })
+                        .collect();
+                    (wire.active_term, Zeroizing::new(wire.mac_key), entries)
+                }
+                _ => {
+                    let wire: LegacyKeyringWire =
+                        codec::decode(&plaintext).map_err(|_| BarrierError::MalformedKeyring)?;
+                    let entries = wire
+                        .terms
+                        .iter()
+                        .map(|entry| {
+                            (
+                                entry.term,
+                                TermKey {
+                                    key: Some(Zeroizing::new(entry.key)),
+                                    journal_key: None,
+                                    install_time: entry.install_time,
+                                },
+                            )
+                        })
+                        .collect();
+                    (wire.active_term, Zeroizing::new(wire.mac_key), entries)
+                }
             };
-            if terms.insert(entry.term, key).is_some() {
+        let mut terms = BTreeMap::new();
+        for (term, key) in entries {
+            if term & JOURNAL_BIT != 0 || terms.insert(term, key).is_some() {
                 return Err(BarrierError::MalformedKeyring);
             }
         }
-        if !terms.contains_key(&wire.active_term) {
-            return Err(BarrierError::MalformedKeyring);
+        match terms.get(&active_term) {
+            Some(active) if active.key.is_some() => {}
+            _ => return Err(BarrierError::MalformedKeyring),
         }
         Ok(Self {
             terms,
-            active_term: wire.active_term,
-            mac_key: Zeroizing::new(wire.mac_key),
+            active_term,
+            mac_key,
         })
     }
 }
@@ -175,13 +271,18 @@ impl Keyring {
 mod tests {
     use super::*;
 
+    fn root() -> [u8; 32] {
+        *random_bytes::<32>()
+    }
+
     #[test]
     fn fresh_keyring_has_term_one() {
         let ring = Keyring::new();
         let (term, key) = ring.active();
         assert_eq!(term, 1);
         assert!(key.install_time > 0);
-        assert_ne!(*key.key, *ring.mac_key);
+        assert_ne!(**key.key.as_ref().unwrap(), *ring.mac_key);
+        assert_ne!(key.key, key.journal_key);
     }
 
     #[test]
@@ -189,59 +290,120 @@ mod tests {
         let ring = Keyring::new();
         let rotated = ring.rotated().unwrap().rotated().unwrap();
         assert_eq!(rotated.active().0, 3);
-        assert_eq!(*rotated.term(1).unwrap().key, *ring.term(1).unwrap().key);
-        assert_ne!(*rotated.term(3).unwrap().key, *rotated.term(2).unwrap().key);
+        assert_eq!(rotated.term(1).unwrap().key, ring.term(1).unwrap().key);
+        assert_ne!(rotated.term(3).unwrap().key, rotated.term(2).unwrap().key);
         assert_eq!(rotated.mac_key(), ring.mac_key());
     }
 
     #[test]
+    fn retiring_drops_only_the_data_key() {
+        let ring = Keyring::new().rotated().unwrap();
+        assert!(matches!(ring.retired(2), Err(BarrierError::ActiveTerm(2))));
+        assert!(matches!(ring.retired(7), Err(BarrierError::UnknownTerm(7))));
+        let retired = ring.retired(1).unwrap();
+        assert!(retired.term(1).unwrap().key.is_none());
+        assert_eq!(
+            retired.term(1).unwrap().journal_key,
+            ring.term(1).unwrap().journal_key
+        );
+        assert!(matches!(
+            retired.retired(1),
+            Err(BarrierError::RetiredTerm(1))
+        ));
+        let root = root();
+        let back = Keyring::open(&root, &retired.seal(&root)).unwrap();
+        assert!(back.term(1).unwrap().key.is_none());
+        assert_eq!(back.active().0, 2);
+    }
+
+    #[test]
     fn seal_open_round_trip() {
-        let root = RootKey::generate();
+        let root = root();
         let ring = Keyring::new().rotated().unwrap();
         let blob = ring.seal(&root);
+        let term1 = **ring.term(1).unwrap().key.as_ref().unwrap();
         assert!(
-            !blob.windows(32).any(
-                |w| w == ring.mac_key().as_slice() || w == ring.term(1).unwrap().key.as_slice()
-            )
+            !blob
+                .windows(32)
+                .any(|w| w == ring.mac_key().as_slice() || w == term1.as_slice())
         );
         let back = Keyring::open(&root, &blob).unwrap();
         assert_eq!(back.active().0, 2);
         assert_eq!(back.mac_key(), ring.mac_key());
         for term in [1, 2] {
-            assert_eq!(*back.term(term).unwrap().key, *ring.term(term).unwrap().key);
-            assert_eq!(
-                back.term(term).unwrap().install_time,
-                ring.term(term).unwrap().install_time
-            );
+            let (a, b) = (back.term(term).unwrap(), ring.term(term).unwrap());
+            assert_eq!(a.key, b.key);
+            assert_eq!(a.journal_key, b.journal_key);
+            assert_eq!(a.install_time, b.install_time);
         }
         assert!(matches!(
-            Keyring::open(&RootKey::generate(), &blob),
+            Keyring::open(&self::root(), &blob),
             Err(BarrierError::Decrypt)
         ));
     }
 
     #[test]
+    fn legacy_keyrings_still_open() {
+        let root = root();
+        let wire = LegacyKeyringWire {
+            active_term: 1,
+            mac_key: [1; 32],
+            terms: vec![LegacyTermWire {
+                term: 1,
+                install_time: 5,
+                key: [2; 32],
+            }],
+        };
+        let blob = aead::seal(&root, KEYRING_PATH.as_bytes(), &codec::encode(&wire));
+        let ring = Keyring::open(&root, &blob).unwrap();
+        assert_eq!(**ring.term(1).unwrap().key.as_ref().unwrap(), [2; 32]);
+        assert!(ring.term(1).unwrap().journal_key.is_none());
+        assert_eq!(
+            ring.rotated()
+                .unwrap()
+                .term(2)
+                .unwrap()
+                .journal_key
+                .is_some(),
+            true
+        );
+    }
+
+    #[test]
     fn inconsistent_keyring_is_malformed() {
-        let root = RootKey::generate();
-        let wire = KeyringWire {
+        let root = root();
+        let wire = LegacyKeyringWire {
             active_term: 2,
             mac_key: [1; 32],
-            terms: vec![TermWire {
+            terms: vec![LegacyTermWire {
                 term: 1,
                 install_time: 0,
                 key: [2; 32],
             }],
         };
-        let blob = aead::seal(
-            root.as_bytes(),
-            KEYRING_PATH.as_bytes(),
-            &codec::encode(&wire),
-        );
+        let blob = aead::seal(&root, KEYRING_PATH.as_bytes(), &codec::encode(&wire));
         assert!(matches!(
             Keyring::open(&root, &blob),
             Err(BarrierError::MalformedKeyring)
         ));
-        let blob = aead::seal(root.as_bytes(), KEYRING_PATH.as_bytes(), b"not a keyring");
+        let blob = aead::seal(&root, KEYRING_PATH.as_bytes(), b"not a keyring");
+        assert!(matches!(
+            Keyring::open(&root, &blob),
+            Err(BarrierError::MalformedKeyring)
+        ));
+        // A retired active term is inconsistent too.
+        let mut plaintext = vec![WIRE_V2];
+        plaintext.extend(codec::encode(&KeyringWire {
+            active_term: 1,
+            mac_key: [1; 32],
+            terms: vec![TermWire {
+                term: 1,
+                install_time: 0,
+                key: None,
+                journal_key: Some([3; 32]),
+            }],
+        }));
+        let blob = aead::seal(&root, KEYRING_PATH.as_bytes(), &plaintext);
         assert!(matches!(
             Keyring::open(&root, &blob),
             Err(BarrierError::MalformedKeyring)

@@ -3,25 +3,34 @@
 //!
 //! Layout of an encrypted value: `[term: 4, big-endian][nonce: 12][ciphertext + tag: 16]`,
 //! AES-256-GCM-SIV under the term's key with AAD = the storage key, so a ciphertext moved to
-//! another key does not decrypt. The keyring (see `keyring`) is encrypted by the root key; the
-//! barrier holds it only while unsealed, and dropping it wipes every key.
+//! another key does not decrypt. Journal (audit) records, stored with AAD [`JOURNAL_AAD`], are
+//! encrypted under the term's separate *journal key* and their term carries the high bit
+//! (`0x8000_0000`): the journal is append-only and hash-chained, so its records can never be
+//! re-encrypted, and keeping them under their own keys lets a term's data key be retired once
+//! re-encryption moved every value off it (see `core::rotate`). Records written before journal
+//! keys existed carry a plain term and need that term's data key.
 //!
-//! Keyring rotation is two-phase because every node must be able to decrypt before anyone writes
-//! under a new term: [`Barrier::rotated_keyring`] returns the next keyring's blob without using
-//! it; once that blob is committed at [`KEYRING_PATH`], each node installs it with
-//! [`Barrier::unseal`].
+//! The keyring (see `keyring`) is encrypted by the root key; while unsealed the barrier holds both
+//! (and the unseal key, so the root key can be rotated without shares, as OpenBao does), and
+//! sealing wipes them. Rotation is done through storage (see `rotation`): a new keyring blob is
+//! committed at [`KEYRING_PATH`] and every node installs it when it applies the write
+//! ([`Barrier::refresh`]); a value under a term this node has not loaded yet makes it reload the
+//! keyring and retry once.
 
 mod keyring;
+mod rotation;
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::crypto::aead::{self, AeadError};
-use crate::seal::RootKey;
-use keyring::Keyring;
+use crate::seal::{RootKey, UnsealKey};
+use keyring::{JOURNAL_BIT, Keyring};
+pub use rotation::{KeyringSource, RootRotation, TermInfo, upgrade_time};
 
 /// Storage key of the plaintext seal configuration.
 pub const SEAL_CONFIG_PATH: &str = "core/seal-config";
@@ -29,6 +38,18 @@ pub const SEAL_CONFIG_PATH: &str = "core/seal-config";
 pub const ROOT_KEY_PATH: &str = "core/root-key";
 /// Storage key of the keyring, encrypted by the root key.
 pub const KEYRING_PATH: &str = "core/keyring";
+/// Storage key of the last root-key rotation's upgrade record (the new root key wrapped by the
+/// previous one), which lets unsealed nodes follow a root rotation.
+pub const ROOT_UPGRADE_PATH: &str = "core/root-key-upgrade";
+/// AAD of encrypted journal (audit) records; encrypting under it selects the journal key.
+pub const JOURNAL_AAD: &str = "core/journal";
+/// Keys whose values are not barrier ciphertext (plaintext or wrapped by seal keys).
+pub const RAW_KEYS: [&str; 4] = [
+    SEAL_CONFIG_PATH,
+    ROOT_KEY_PATH,
+    KEYRING_PATH,
+    ROOT_UPGRADE_PATH,
+];
 
 /// Length of the big-endian term that prefixes every encrypted value.
 const TERM_LEN: usize = 4;
@@ -45,35 +66,71 @@ pub enum BarrierError {
     /// The value names a term this keyring does not have.
     #[error("no key for term {0}")]
     UnknownTerm(u32),
+    /// The value names a term whose data key was retired.
+    #[error("term {0} is retired")]
+    RetiredTerm(u32),
+    /// The active term cannot be retired.
+    #[error("term {0} is the active term")]
+    ActiveTerm(u32),
     /// Too short to be an encrypted value.
     #[error("malformed ciphertext")]
     Malformed,
     /// The keyring decrypted but does not decode or is inconsistent.
     #[error("keyring is malformed")]
     MalformedKeyring,
+    /// The unseal key this node holds no longer opens the stored root key (a rekey happened since
+    /// this node was unsealed), or it holds none.
+    #[error(
+        "this node's unseal key is out of date (rekeyed since it was unsealed); seal and unseal it with the current shares"
+    )]
+    UnsealKeyOutdated,
+    /// The stored keyring could not be read or followed.
+    #[error("keyring reload failed: {0}")]
+    Reload(String),
 }
 
-/// The active term and when its key was installed (`sys/key-status`).
+/// The active term, when its key was installed and how often it encrypted on this node
+/// (`sys/key-status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyStatus {
     /// The term new writes are encrypted under.
     pub term: u32,
     /// When the term's key was installed, in Unix seconds.
     pub install_time: u64,
+    /// Encryptions under this term by this node since it loaded the term.
+    pub encryptions: u64,
+}
+
+/// What the barrier holds while unsealed.
+struct Held {
+    keyring: Keyring,
+    root: Zeroizing<[u8; 32]>,
+    /// The mod_revision of the stored keyring this came from, when known.
+    revision: Option<u64>,
 }
 
 /// Encrypts and decrypts stored values with the keyring it holds while unsealed.
 ///
-/// The lock guards only the swap of an `Arc`: it is never held during crypto or across an await.
+/// The locks guard only swaps: none is held during crypto or across an await.
 pub struct Barrier {
-    keyring: RwLock<Option<Arc<Keyring>>>,
+    held: RwLock<Option<Arc<Held>>>,
+    unseal_key: Mutex<Option<UnsealKey>>,
+    source: OnceLock<Box<dyn KeyringSource>>,
+    /// Encryptions under the active term since this node installed it.
+    encryptions: AtomicU64,
+    /// Serializes keyring reloads.
+    reload: Mutex<()>,
 }
 
 impl Barrier {
     /// A barrier with no keys.
     pub fn new_sealed() -> Self {
         Self {
-            keyring: RwLock::new(None),
+            held: RwLock::new(None),
+            unseal_key: Mutex::new(None),
+            source: OnceLock::new(),
+            encryptions: AtomicU64::new(0),
+            reload: Mutex::new(()),
         }
     }
 
@@ -81,13 +138,15 @@ impl Barrier {
     /// encrypted under `root_key`, to store at [`KEYRING_PATH`].
     pub fn initialize(root_key: &RootKey) -> (Barrier, Vec<u8>) {
         let keyring = Keyring::new();
-        let blob = keyring.seal(root_key);
-        (
-            Self {
-                keyring: RwLock::new(Some(Arc::new(keyring))),
-            },
-            blob,
-        )
+        let blob = keyring.seal(root_key.as_bytes());
+        let barrier = Self::new_sealed();
+        barrier.install(keyring, Zeroizing::new(*root_key.as_bytes()), None);
+        (barrier, blob)
+    }
+
+    /// Where [`Barrier::refresh`] reads the stored keyring (set once, by the core).
+    pub fn set_source(&self, source: Box<dyn KeyringSource>) {
+        let _ = self.source.set(source);
     }
 
     /// Whether the barrier holds no keys.
@@ -95,60 +154,108 @@ impl Barrier {
         self.current().is_none()
     }
 
-    /// Decrypts `keyring_blob` with `root_key` and starts using it (replacing any keyring held,
-    /// which is how a rotated keyring is installed). On error the barrier is unchanged.
+    /// Decrypts `keyring_blob` with `root_key` and starts using it (replacing any keyring held).
+    /// The root key is kept (wiped on seal) so later keyrings can be opened. On error the barrier
+    /// is unchanged.
     ///
     /// # Errors
     ///
     /// [`BarrierError::Decrypt`] for a wrong root key or altered blob,
     /// [`BarrierError::MalformedKeyring`] if it decrypts but does not decode.
     pub fn unseal(&self, root_key: &RootKey, keyring_blob: &[u8]) -> Result<(), BarrierError> {
-        let keyring = Keyring::open(root_key, keyring_blob)?;
-        *self.keyring.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(keyring));
+        let keyring = Keyring::open(root_key.as_bytes(), keyring_blob)?;
+        self.install(keyring, Zeroizing::new(*root_key.as_bytes()), None);
         Ok(())
     }
 
-    /// Drops the keyring; its keys are wiped once no in-flight operation still uses them.
+    /// Keeps the unseal key that unsealed this node, so `sys/rotate/root` can wrap a new root key
+    /// without shares. Wiped on seal.
+    pub fn hold_unseal_key(&self, unseal_key: UnsealKey) {
+        *self
+            .unseal_key
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(unseal_key);
+    }
+
+    /// Drops every key; they are wiped once no in-flight operation still uses them.
     pub fn seal(&self) {
-        self.keyring
+        self.held
             .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        self.unseal_key
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
     }
 
-    /// Encrypts `plaintext` for storage at `storage_key` under the active term.
+    /// Encrypts `plaintext` for storage at `storage_key` under the active term (its journal key
+    /// when `storage_key` is [`JOURNAL_AAD`]).
     ///
     /// # Errors
     ///
     /// [`BarrierError::Sealed`] if the barrier holds no keys.
     pub fn encrypt(&self, storage_key: &str, plaintext: &[u8]) -> Result<Vec<u8>, BarrierError> {
-        let keyring = self.keyring()?;
-        let (term, key) = keyring.active();
-        let sealed = aead::seal(&key.key, storage_key.as_bytes(), plaintext);
+        let held = self.held()?;
+        let (term, keys) = held.keyring.active();
+        let (header, key) = match (&keys.journal_key, &keys.key) {
+            (Some(journal), _) if storage_key == JOURNAL_AAD => (term | JOURNAL_BIT, journal),
+            (_, Some(data)) => (term, data),
+            (_, None) => return Err(BarrierError::MalformedKeyring),
+        };
+        let sealed = aead::seal(key, storage_key.as_bytes(), plaintext);
+        self.encryptions.fetch_add(1, Ordering::Relaxed);
         let mut out = Vec::with_capacity(TERM_LEN + sealed.len());
-        out.extend_from_slice(&term.to_be_bytes());
+        out.extend_from_slice(&header.to_be_bytes());
         out.extend_from_slice(&sealed);
         Ok(out)
     }
 
-    /// Decrypts a value read from `storage_key`.
+    /// Decrypts a value read from `storage_key`. A term this node does not know yet makes it
+    /// reload the stored keyring and try once more.
     ///
     /// # Errors
     ///
     /// [`BarrierError::Sealed`], [`BarrierError::Malformed`] if too short,
-    /// [`BarrierError::UnknownTerm`], or [`BarrierError::Decrypt`] if authentication fails.
+    /// [`BarrierError::UnknownTerm`], [`BarrierError::RetiredTerm`], or
+    /// [`BarrierError::Decrypt`] if authentication fails.
     pub fn decrypt(
         &self,
         storage_key: &str,
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, BarrierError> {
-        let keyring = self.keyring()?;
-        let (term, sealed) = ciphertext
+        match self.decrypt_once(storage_key, ciphertext) {
+            Err(BarrierError::UnknownTerm(term)) => match self.refresh() {
+                Ok(true) => self.decrypt_once(storage_key, ciphertext),
+                _ => Err(BarrierError::UnknownTerm(term)),
+            },
+            other => other,
+        }
+    }
+
+    fn decrypt_once(
+        &self,
+        storage_key: &str,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BarrierError> {
+        let held = self.held()?;
+        let (header, sealed) = ciphertext
             .split_first_chunk::<TERM_LEN>()
             .ok_or(BarrierError::Malformed)?;
-        let term = u32::from_be_bytes(*term);
-        let key = keyring.term(term).ok_or(BarrierError::UnknownTerm(term))?;
-        aead::open(&key.key, storage_key.as_bytes(), sealed).map_err(|err| match err {
+        let header = u32::from_be_bytes(*header);
+        let term = header & !JOURNAL_BIT;
+        let keys = held
+            .keyring
+            .term(term)
+            .ok_or(BarrierError::UnknownTerm(term))?;
+        let key = if header & JOURNAL_BIT != 0 {
+            keys.journal_key
+                .as_ref()
+                .ok_or(BarrierError::UnknownTerm(term))?
+        } else {
+            keys.key.as_ref().ok_or(BarrierError::RetiredTerm(term))?
+        };
+        aead::open(key, storage_key.as_bytes(), sealed).map_err(|err| match err {
             AeadError::Truncated => BarrierError::Malformed,
             AeadError::Authentication => BarrierError::Decrypt,
         })
@@ -163,8 +270,8 @@ impl Barrier {
     /// [`BarrierError::Sealed`] if the barrier holds no keys.
     pub fn mac(&self, domain: &str, data: &[u8]) -> Result<[u8; 32], BarrierError> {
         debug_assert!(!domain.contains('\0'), "MAC domains must not contain NUL");
-        let keyring = self.keyring()?;
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(keyring.mac_key())
+        let held = self.held()?;
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(held.keyring.mac_key())
             .expect("HMAC accepts keys of any length");
         mac.update(domain.as_bytes());
         mac.update(&[0]);
@@ -172,41 +279,52 @@ impl Barrier {
         Ok(mac.finalize().into_bytes().into())
     }
 
-    /// The active term and its install time.
+    /// The active term, its install time and this node's encryptions under it.
     ///
     /// # Errors
     ///
     /// [`BarrierError::Sealed`] if the barrier holds no keys.
     pub fn key_status(&self) -> Result<KeyStatus, BarrierError> {
-        let keyring = self.keyring()?;
-        let (term, key) = keyring.active();
+        let held = self.held()?;
+        let (term, key) = held.keyring.active();
         Ok(KeyStatus {
             term,
             install_time: key.install_time,
+            encryptions: self.encryptions.load(Ordering::Relaxed),
         })
     }
 
-    /// The held keyring plus a new active term, encrypted under `root_key` for storage at
-    /// [`KEYRING_PATH`]. Does not change what this barrier uses: install the blob with
-    /// [`Barrier::unseal`] once it is committed, on every node.
-    ///
-    /// # Errors
-    ///
-    /// [`BarrierError::Sealed`] if the barrier holds no keys.
-    pub fn rotated_keyring(&self, root_key: &RootKey) -> Result<Vec<u8>, BarrierError> {
-        Ok(self.keyring()?.rotated()?.seal(root_key))
+    /// Installs a keyring; the encryption count restarts when the active term changes.
+    fn install(&self, keyring: Keyring, root: Zeroizing<[u8; 32]>, revision: Option<u64>) {
+        let mut held = self.held.write().unwrap_or_else(PoisonError::into_inner);
+        let previous = held.as_ref().map(|held| held.keyring.active().0);
+        if previous != Some(keyring.active().0) {
+            self.encryptions.store(0, Ordering::Relaxed);
+        }
+        *held = Some(Arc::new(Held {
+            keyring,
+            root,
+            revision,
+        }));
     }
 
-    fn current(&self) -> Option<Arc<Keyring>> {
-        self.keyring
+    fn current(&self) -> Option<Arc<Held>> {
+        self.held
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    fn keyring(&self) -> Result<Arc<Keyring>, BarrierError> {
+    fn held(&self) -> Result<Arc<Held>, BarrierError> {
         self.current().ok_or(BarrierError::Sealed)
     }
+}
+
+/// The term a stored barrier value names, and whether it is a journal ciphertext. `None` if too
+/// short to carry a term.
+pub fn value_term(ciphertext: &[u8]) -> Option<(u32, bool)> {
+    let header = u32::from_be_bytes(*ciphertext.first_chunk::<TERM_LEN>()?);
+    Some((header & !JOURNAL_BIT, header & JOURNAL_BIT != 0))
 }
 
 impl std::fmt::Debug for Barrier {
@@ -321,15 +439,18 @@ mod tests {
             b"hello"
         );
         assert_eq!(other.mac("token", b"hvs.abc").unwrap(), mac);
-        assert_eq!(other.key_status().unwrap(), first.key_status().unwrap());
+        let (a, b) = (other.key_status().unwrap(), first.key_status().unwrap());
+        assert_eq!((a.term, a.install_time), (b.term, b.install_time));
+        assert_eq!((a.encryptions, b.encryptions), (0, 1), "counted per node");
     }
 
     #[test]
     fn rotation_keeps_old_terms_readable() {
-        let (barrier, root, _) = unsealed();
+        let (barrier, root, blob) = unsealed();
         let old = barrier.encrypt("k", b"before").unwrap();
         let mac = barrier.mac("audit", b"x").unwrap();
-        let rotated = barrier.rotated_keyring(&root).unwrap();
+        let (rotated, term) = barrier.rotated_keyring(&blob).unwrap();
+        assert_eq!(term, 2);
         assert_eq!(
             barrier.key_status().unwrap().term,
             1,

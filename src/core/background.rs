@@ -40,6 +40,9 @@ impl Core {
         let mut txn = self.new_txn();
         token::sweep_expired(&mut txn.view(token::VIEW_PREFIX), now_secs(), SWEEP_BATCH)?;
         self.commit_maintenance(txn, "auth/token/").await?;
+        if let Err(err) = self.rotation_maintenance().await {
+            tracing::warn!(error = %err, "keyring maintenance failed");
+        }
         for kind in [MountKind::Secrets, MountKind::Auth] {
             let table = load_table(&mut self.new_txn(), kind)?;
             for mount in &table.entries {

@@ -5,6 +5,7 @@
 //! - [`init`]: `sys/init`; [`unseal`]: unseal, seal, seal status; [`status`]: health and leader.
 //! - [`ceremony`]: the share-holder ceremonies of an unsealed cluster, [`rekey`] and
 //!   [`generate_root`].
+//! - [`rotate`]: keyring and root-key rotation, key status; [`rewrap`]: re-encryption.
 //! - [`request`]: the pipeline for every other path.
 
 pub mod audit_log;
@@ -18,6 +19,8 @@ mod mounts_api;
 pub mod policies;
 pub mod rekey;
 pub mod request;
+pub mod rewrap;
+pub mod rotate;
 pub mod status;
 pub mod system;
 mod token_api;
@@ -42,8 +45,8 @@ use crate::seal::UnsealProgress;
 
 /// Storage key of the cluster's identity (name and id), encrypted.
 pub const CLUSTER_INFO_KEY: &str = "core/cluster-info";
-/// AAD of encrypted journal (audit) records.
-pub const JOURNAL_AAD: &str = "core/journal";
+/// AAD of encrypted journal (audit) records (the barrier encrypts them under journal keys).
+pub const JOURNAL_AAD: &str = crate::barrier::JOURNAL_AAD;
 
 /// Where this node can be reached, for status pages.
 #[derive(Debug, Clone)]
@@ -79,7 +82,7 @@ impl Core {
         unsafe_local_reads: bool,
     ) -> Arc<Self> {
         let audit = AuditLog::start(node.clone());
-        Arc::new(Core {
+        let core = Arc::new(Core {
             node,
             barrier: Arc::new(Barrier::new_sealed()),
             unseal_progress: Mutex::new(UnsealProgress::new()),
@@ -89,7 +92,9 @@ impl Core {
             unsafe_local_reads,
             policies: policies::PolicyCache::default(),
             audit_sinks: std::sync::OnceLock::new(),
-        })
+        });
+        core.start_keyring_follower();
+        core
     }
 
     /// The store node.

@@ -102,6 +102,11 @@ pub(super) fn needs_sudo(path: &str) -> bool {
         || path == "sys/audit"
         || path.starts_with("sys/audit/")
         || path.starts_with("sys/raw")
+        || path == "sys/rotate"
+        || path == "sys/rotate/keyring"
+        || path == "sys/rotate/root"
+        || path == "sys/rotate/retire"
+        || path == "sys/rotate/rewrap"
         || path.starts_with("sys/auth/")
         || path == "auth/token/revoke-orphan"
         || path == "auth/token/accessors"
@@ -124,6 +129,9 @@ impl Core {
         let result = self.handle_audited(&request, &request_id).await;
         if result.is_ok() && request.path == "sys/seal" && request.operation.is_write() {
             self.seal_now();
+        }
+        if result.is_ok() {
+            self.after_keyring_write(&request);
         }
         Handled { request_id, result }
     }

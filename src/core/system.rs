@@ -98,6 +98,9 @@ impl Core {
         if let Some(result) = self.policies_api(request, txn) {
             return result;
         }
+        if let Some(result) = self.rotate_api(request, txn) {
+            return result;
+        }
         match (request.path.as_str(), request.operation) {
             ("sys/capabilities-self", Operation::Update | Operation::Create) => {
                 capabilities(request, acl)

@@ -34,6 +34,9 @@ pub struct TxnBuilder {
     writes: BTreeMap<String, Option<Zeroizing<Vec<u8>>>>,
     /// Staged prefix deletions.
     prefix_deletes: BTreeSet<String>,
+    /// Staged puts of bytes stored as given (not barrier ciphertext: the keyring, the wrapped root
+    /// key).
+    raw_writes: BTreeMap<String, Vec<u8>>,
 }
 
 impl TxnBuilder {
@@ -46,6 +49,7 @@ impl TxnBuilder {
             scans: BTreeMap::new(),
             writes: BTreeMap::new(),
             prefix_deletes: BTreeSet::new(),
+            raw_writes: BTreeMap::new(),
         }
     }
 
@@ -59,7 +63,7 @@ impl TxnBuilder {
 
     /// True if anything was staged.
     pub fn has_writes(&self) -> bool {
-        !self.writes.is_empty() || !self.prefix_deletes.is_empty()
+        !self.writes.is_empty() || !self.prefix_deletes.is_empty() || !self.raw_writes.is_empty()
     }
 
     /// Reads a full key: a staged write wins, then the store (decrypting, recording the revision).
@@ -91,6 +95,28 @@ impl TxnBuilder {
                 Ok(Some(plaintext))
             }
         }
+    }
+
+    /// Reads a full key's stored bytes as they are (for values the barrier does not encrypt),
+    /// recording its revision like [`TxnBuilder::get`].
+    pub fn get_raw(&mut self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        if let Some(staged) = self.raw_writes.get(key) {
+            return Ok(Some(staged.clone()));
+        }
+        let record = self
+            .reader
+            .get(key)
+            .map_err(|err| StorageError::Backend(err.to_string()))?;
+        self.reads
+            .entry(key.to_string())
+            .or_insert(record.as_ref().map(|r| r.mod_revision));
+        Ok(record.map(|record| record.value))
+    }
+
+    /// Stages a put of bytes stored as given (already encrypted by the caller's own key).
+    pub fn put_raw(&mut self, key: &str, value: Vec<u8>) {
+        self.writes.remove(key);
+        self.raw_writes.insert(key.to_string(), value);
     }
 
     /// Every full key under `prefix`, with this request's staged writes applied.
@@ -178,6 +204,9 @@ impl TxnBuilder {
         }
         for prefix in self.prefix_deletes {
             txn.ops.push(Op::DeletePrefix { prefix });
+        }
+        for (key, value) in self.raw_writes {
+            txn.ops.push(Op::Put { key, value });
         }
         for (key, value) in self.writes {
             txn.ops.push(match value {

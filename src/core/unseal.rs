@@ -137,6 +137,8 @@ impl Core {
                 .ok_or(CoreError::NotInitialized)?;
             let root_key = seal::unwrap_root_key(&unseal_key, &root_key_blob.value)?;
             self.barrier.unseal(&root_key, &keyring_blob.value)?;
+            // Kept (wiped on seal) so `sys/rotate/root` can wrap a new root key without shares.
+            self.barrier.hold_unseal_key(unseal_key);
             tracing::info!(node = self.node.id(), "node unsealed");
         }
         self.seal_status()
