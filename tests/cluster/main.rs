@@ -4,6 +4,7 @@
 //! by a timeout and its processes die with it.
 
 mod fixture;
+mod t100_rekey;
 mod t105_rotate;
 mod t10_seal;
 mod t20_replication;
