@@ -3,6 +3,7 @@
 //! record is committed. Writes carry their record in their own transaction instead.
 //!
 //! Fail closed: if a batch cannot be committed, every request in it gets an error, not a response.
+//! Records handed over together ([`AuditLog::commit_many`]) stay together, in order, in one entry.
 
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ type Ack = oneshot::Sender<Result<(), String>>;
 /// A handle to the node's audit batcher.
 #[derive(Clone)]
 pub struct AuditLog {
-    queue: mpsc::Sender<(Vec<u8>, Ack)>,
+    queue: mpsc::Sender<(Vec<Vec<u8>>, Ack)>,
 }
 
 impl AuditLog {
@@ -37,9 +38,18 @@ impl AuditLog {
 
     /// Commits one (already encrypted) record; returns once it is in the replicated journal.
     pub async fn commit(&self, record: Vec<u8>) -> Result<(), CoreError> {
+        self.commit_many(vec![record]).await
+    }
+
+    /// Commits (already encrypted) records together, in order, in one journal entry; returns once
+    /// they are in the replicated journal.
+    pub async fn commit_many(&self, records: Vec<Vec<u8>>) -> Result<(), CoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
         let (ack, done) = oneshot::channel();
         self.queue
-            .send((record, ack))
+            .send((records, ack))
             .await
             .map_err(|_| CoreError::Unavailable("audit log is shut down".into()))?;
         match done.await {
@@ -52,7 +62,7 @@ impl AuditLog {
     }
 }
 
-async fn run(node: Arc<RaftNode>, mut pending: mpsc::Receiver<(Vec<u8>, Ack)>) {
+async fn run(node: Arc<RaftNode>, mut pending: mpsc::Receiver<(Vec<Vec<u8>>, Ack)>) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -61,16 +71,21 @@ async fn run(node: Arc<RaftNode>, mut pending: mpsc::Receiver<(Vec<u8>, Ack)>) {
         let Some(first) = pending.recv().await else {
             return;
         };
+        let mut count = first.0.len();
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while count < MAX_BATCH {
             match pending.try_recv() {
-                Ok(item) => batch.push(item),
+                Ok(item) => {
+                    count += item.0.len();
+                    batch.push(item);
+                }
                 Err(_) => break,
             }
         }
         let node = node.clone();
         tokio::spawn(async move {
-            let (records, acks): (Vec<Vec<u8>>, Vec<Ack>) = batch.into_iter().unzip();
+            let (groups, acks): (Vec<Vec<Vec<u8>>>, Vec<Ack>) = batch.into_iter().unzip();
+            let records: Vec<Vec<u8>> = groups.into_iter().flatten().collect();
             let result = node
                 .propose(Txn::journal_only(records))
                 .await

@@ -8,6 +8,7 @@
 //! - [`rotate`]: keyring and root-key rotation, key status; [`rewrap`]: re-encryption.
 //! - [`request`]: the pipeline for every other path.
 
+pub mod audit_edge;
 pub mod audit_log;
 mod background;
 pub mod ceremony;
@@ -65,6 +66,8 @@ pub struct Core {
     /// Rekey and generate-root progress on this node.
     ceremonies: ceremony::Ceremonies,
     audit: AuditLog,
+    /// Unseal attempts this node received while sealed, until it can record them.
+    held_unseal_attempts: audit_edge::HeldAttempts,
     addresses: NodeAddresses,
     unsafe_local_reads: bool,
     policies: policies::PolicyCache,
@@ -88,6 +91,7 @@ impl Core {
             unseal_progress: Mutex::new(UnsealProgress::new()),
             ceremonies: ceremony::Ceremonies::default(),
             audit,
+            held_unseal_attempts: audit_edge::HeldAttempts::default(),
             addresses,
             unsafe_local_reads,
             policies: policies::PolicyCache::default(),

@@ -94,6 +94,8 @@ pub struct Handled {
     pub request_id: String,
     /// What to answer.
     pub result: Result<Reply, CoreError>,
+    /// Whether the request's audit record is committed: only then does the id name a record.
+    pub audited: bool,
 }
 
 /// Paths that need the `sudo` capability (Vault's root-protected paths that exist here).
@@ -126,21 +128,31 @@ impl Core {
     /// Runs a request through the pipeline.
     pub async fn handle(&self, request: ClientRequest) -> Handled {
         let request_id = crate::crypto::random_id();
-        let result = self.handle_audited(&request, &request_id).await;
+        let (result, audited) = match self.handle_audited(&request, &request_id).await {
+            Ok(result) => (result, true),
+            Err(err) => (Err(err), false),
+        };
         if result.is_ok() && request.path == "sys/seal" && request.operation.is_write() {
             self.seal_now();
         }
         if result.is_ok() {
             self.after_keyring_write(&request);
         }
-        Handled { request_id, result }
+        Handled {
+            request_id,
+            result,
+            audited,
+        }
     }
 
+    /// Runs the request and commits its record. The outer error: no record was committed (the
+    /// request was not run, or its record could not be committed); the inner result is what the
+    /// committed record says.
     async fn handle_audited(
         &self,
         request: &ClientRequest,
         request_id: &str,
-    ) -> Result<Reply, CoreError> {
+    ) -> Result<Result<Reply, CoreError>, CoreError> {
         if self.is_sealed() {
             return Err(CoreError::Sealed);
         }
@@ -160,7 +172,7 @@ impl Core {
                 Ok(reply) if txn.has_writes() => {
                     let txn = txn.into_txn(vec![record])?;
                     match self.node.propose(txn).await?.outcome {
-                        TxnOutcome::Applied { .. } => return Ok(reply),
+                        TxnOutcome::Applied { .. } => return Ok(Ok(reply)),
                         // Something this request read changed before it committed: nothing was
                         // written; re-run it on fresh state.
                         TxnOutcome::GuardFailed { .. } => {
@@ -170,14 +182,14 @@ impl Core {
                 }
                 other => {
                     self.audit.commit(record).await?;
-                    return other;
+                    return Ok(other);
                 }
             }
         }
         let conflict = Err(CoreError::Conflict);
         let record = self.audit_record(request, request_id, None, &conflict)?;
         self.audit.commit(record).await?;
-        conflict
+        Ok(conflict)
     }
 
     /// Steps 2 and 3: authenticate, authorize, route and run (no I/O beyond local reads; writes

@@ -19,6 +19,7 @@ mod t60_bad_input;
 mod t70_dev;
 mod t80_grpc;
 mod t90_transit;
+mod t95_audit;
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! The client gRPC API (`proto/vault.proto`): the same pipeline as the HTTP API behind typed
-//! calls. Tokens travel in the `x-vault-token` metadata entry.
+//! calls. Tokens travel in the `x-vault-token` metadata entry. Calls refused while parsing and
+//! unseal attempts are audited as over HTTP (see `core::audit_edge`).
 
 mod error;
 
@@ -16,6 +17,10 @@ use self::error::status_for;
 use crate::api::input::json_object;
 use crate::api::input::normalize_path;
 use crate::core::Core;
+use crate::core::CoreError;
+use crate::core::audit_edge::Rejected;
+use crate::core::audit_edge::UnsealAttempt;
+use crate::core::audit_edge::UnsealInput;
 use crate::core::request::ClientRequest;
 use crate::core::request::Consistency;
 use crate::core::unseal::SealStatus;
@@ -87,12 +92,34 @@ impl pb::vault_server::Vault for VaultGrpc {
             .map(|value| Zeroizing::new(value.to_string()));
         let remote_address = request.remote_addr().map(|addr| addr.ip().to_string());
         let call = request.into_inner();
-        let operation = operation(call.operation)?;
+        let parsed = operation(call.operation).and_then(|operation| {
+            let path = normalize_path(&call.path, operation == Operation::List).map_err(invalid)?;
+            let data = json_object(&call.json_body).map_err(invalid)?;
+            Ok((operation, path, data))
+        });
+        let (operation, path, data) = match parsed {
+            Ok(parsed) => parsed,
+            Err(status) => {
+                let operation = operation(call.operation).map_or("unknown", Operation::as_str);
+                let rejected = Rejected {
+                    operation,
+                    path: &call.path,
+                    token: token.as_deref().map(String::as_str),
+                    remote_address,
+                    status: 400,
+                    error: status.message().to_string(),
+                };
+                return Err(match self.core.audit_rejected(&rejected).await {
+                    Ok(_) | Err(CoreError::Sealed) => status,
+                    Err(err) => status_for(&err),
+                });
+            }
+        };
         let client_request = ClientRequest {
             operation,
-            path: normalize_path(&call.path, operation == Operation::List).map_err(invalid)?,
+            path,
             token,
-            data: json_object(&call.json_body).map_err(invalid)?,
+            data,
             query: call.query.into_iter().collect(),
             remote_address,
             consistency: if call.stale {
@@ -153,13 +180,18 @@ impl pb::vault_server::Vault for VaultGrpc {
         &self,
         request: Request<pb::UnsealRequest>,
     ) -> Result<Response<pb::SealStatus>, Status> {
+        let remote_address = request.remote_addr().map(|addr| addr.ip().to_string());
         let unseal = request.into_inner();
-        let key = (!unseal.key.is_empty()).then_some(unseal.key.as_str());
-        let status = self
-            .core
-            .unseal(key, unseal.reset)
-            .await
-            .map_err(|err| status_for(&err))?;
+        let key = (!unseal.key.is_empty()).then(|| Zeroizing::new(unseal.key));
+        let attempt = UnsealAttempt {
+            input: Ok(UnsealInput {
+                key,
+                reset: unseal.reset,
+            }),
+            remote_address,
+        };
+        let outcome = self.core.unseal_audited(attempt).await;
+        let status = outcome.result.map_err(|err| status_for(&err))?;
         Ok(Response::new(seal_status(status)))
     }
 

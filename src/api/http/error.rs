@@ -29,6 +29,21 @@ impl From<CoreError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The status and the message this error is answered with (for its audit record).
+    pub fn status_and_message(&self) -> (u16, String) {
+        match self {
+            ApiError::Core(err) => (err.kind().status_code(), err.client_message()),
+            ApiError::BadRequest(message) => (400, message.clone()),
+            ApiError::TooLarge => (413, TOO_LARGE.into()),
+            ApiError::MethodNotAllowed => (405, UNSUPPORTED.into()),
+        }
+    }
+}
+
+const TOO_LARGE: &str = "request body is too large";
+const UNSUPPORTED: &str = "unsupported operation";
+
 /// `{"errors": [...]}` with `status`.
 pub fn error_response(status: u16, errors: Vec<String>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -50,8 +65,8 @@ impl IntoResponse for ApiError {
                 error_response(kind.status_code(), errors)
             }
             ApiError::BadRequest(message) => error_response(400, vec![message]),
-            ApiError::TooLarge => error_response(413, vec!["request body is too large".into()]),
-            ApiError::MethodNotAllowed => error_response(405, vec!["unsupported operation".into()]),
+            ApiError::TooLarge => error_response(413, vec![TOO_LARGE.into()]),
+            ApiError::MethodNotAllowed => error_response(405, vec![UNSUPPORTED.into()]),
         }
     }
 }

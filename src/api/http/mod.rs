@@ -4,7 +4,9 @@
 //! The seal endpoints (`sys/init`, `sys/unseal`, `sys/seal-status`, `sys/health`, `sys/leader`,
 //! `sys/cluster-members`) and the share-holder ceremonies (`sys/rekey/*`, `sys/generate-root/*`)
 //! are served here without a token, as in Vault; everything else goes through the core pipeline.
+//! Requests refused while parsing, and unseal attempts, are audited too (see [`audited`]).
 
+mod audited;
 mod error;
 mod request;
 mod sys;
@@ -18,7 +20,6 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::http::HeaderValue;
 use axum::http::Method;
 use axum::http::StatusCode;
 use axum::http::Uri;
@@ -73,9 +74,33 @@ async fn serve(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let path = request::normalize_path(uri.path())?;
-    let query = request::query(&uri)?;
-    let bytes = request::read_body(body, &headers, state.max_request_bytes).await?;
+    let remote_address = Some(peer.ip().to_string());
+    let parsed = match request::normalize_path(uri.path()) {
+        Ok(path) => match request::query(&uri) {
+            Ok(query) => Ok((path, query)),
+            Err(err) => Err((path, err)),
+        },
+        Err(err) => Err((uri.path().to_string(), err)),
+    };
+    let (path, query) = match parsed {
+        Ok(parsed) => parsed,
+        Err((path, err)) => {
+            let rejected =
+                audited::rejected(&state.core, &method, &path, &headers, remote_address, err);
+            return Ok(rejected.await);
+        }
+    };
+    let bytes = match request::read_body(body, &headers, state.max_request_bytes).await {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            let rejected =
+                audited::rejected(&state.core, &method, &path, &headers, remote_address, err);
+            return Ok(rejected.await);
+        }
+    };
+    if audited::is_unseal_attempt(&method, &path) {
+        return Ok(audited::unseal(&state.core, &bytes, remote_address).await);
+    }
     if let Some(response) = sys::serve_unauthenticated(
         &state.core,
         &method,
@@ -88,8 +113,18 @@ async fn serve(
     {
         return Ok(response);
     }
-    let operation = request::operation(&method, &query)?;
-    let data = request::json_object(&bytes)?;
+    let parsed = request::operation(&method, &query).and_then(|operation| {
+        let data = request::json_object(&bytes)?;
+        Ok((operation, data, request::consistency(&headers)?))
+    });
+    let (operation, data, consistency) = match parsed {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            let rejected =
+                audited::rejected(&state.core, &method, &path, &headers, remote_address, err);
+            return Ok(rejected.await);
+        }
+    };
     // A trailing slash matters only to LIST (`metadata/` vs `metadata/app`).
     let path = if operation == Operation::List {
         path
@@ -103,18 +138,16 @@ async fn serve(
         data,
         query,
         remote_address: Some(peer.ip().to_string()),
-        consistency: request::consistency(&headers)?,
+        consistency,
     };
     let handled = state.core.handle(client_request).await;
-    let mut response = match handled.result {
+    let response = match handled.result {
         Ok(reply) => envelope(&handled.request_id, reply),
         Err(err) => ApiError::Core(err).into_response(),
     };
-    // Every audited request names its audit record, errors included.
-    if let Ok(value) = HeaderValue::from_str(&handled.request_id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
-    }
-    Ok(response)
+    // Every request whose record is committed names it, errors included.
+    let request_id = handled.audited.then_some(handled.request_id.as_str());
+    Ok(audited::with_request_id(response, request_id))
 }
 
 /// Vault's success envelope, or 204 when there is nothing to say.

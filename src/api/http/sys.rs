@@ -1,4 +1,5 @@
-//! The unauthenticated seal and status endpoints: `sys/init`, `sys/unseal`, `sys/seal-status`,
+//! The unauthenticated seal and status endpoints: `sys/init`, `sys/unseal` (attempts are served
+//! and audited by `super::audited`), `sys/seal-status`,
 //! `sys/health` (with Vault's status codes and query overrides), `sys/leader` and
 //! `sys/cluster-members` (Strongroom's). They answer while sealed. The share-holder ceremonies
 //! (`sys/rekey/*`, `sys/generate-root/*`) also take no token (the shares authorize them); the
@@ -30,14 +31,6 @@ struct InitRequest {
     pgp_keys: Option<serde_json::Value>,
     #[serde(default)]
     root_token_pgp_key: Option<String>,
-}
-
-/// `sys/unseal` body.
-#[derive(Deserialize)]
-struct UnsealRequest {
-    key: Option<String>,
-    #[serde(default)]
-    reset: bool,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -77,10 +70,6 @@ pub(super) async fn serve_unauthenticated(
         ("sys/seal-status", "GET") => Json(core.seal_status()?).into_response(),
         ("sys/health", "GET" | "HEAD") => health(core, method, query)?,
         ("sys/leader", "GET") => Json(core.leader()).into_response(),
-        ("sys/unseal", _) if is_write => {
-            let request: UnsealRequest = parse(body)?;
-            Json(core.unseal(request.key.as_deref(), request.reset).await?).into_response()
-        }
         ("sys/cluster-members", "GET") => Json(core.cluster_members()).into_response(),
         (
             "sys/init"
