@@ -6,6 +6,7 @@
 //! - `report`: re-render the report and plot from a results JSON.
 //! - `memory`: only the memory test (N secrets into a fresh Strongroom cluster, then VmRSS).
 
+mod cipher;
 mod client;
 mod cluster;
 mod driver;

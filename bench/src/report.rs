@@ -1,8 +1,10 @@
-//! The Markdown report of a suite run: the target checks, every row with its ratio to etcd, the
-//! rows not available yet, the memory test, and a link to the latency plot.
+//! The Markdown report of a suite run: the target checks, the transit rows next to the raw
+//! cipher, every row with its ratio to etcd (none for Strongroom-only rows), the memory test,
+//! and a link to the latency plot.
 
 use std::fmt::Write as _;
 
+use crate::cipher::CipherResult;
 use crate::memory::RSS_LIMIT_BYTES;
 use crate::stats::RowResult;
 use crate::suite::SuiteResult;
@@ -69,6 +71,41 @@ fn target_lines(out: &mut String, rows: &[RowResult]) {
     }
 }
 
+/// The transit rows next to the raw cipher's single-thread speed.
+fn transit_lines(out: &mut String, rows: &[RowResult], cipher: &CipherResult) {
+    let _ = writeln!(out, "\n## Transit next to the raw cipher\n");
+    let _ = writeln!(
+        out,
+        "The raw cipher: AES-256-GCM from the `aes-gcm` crate on one thread, {} B messages, a new key schedule and nonce each \
+         (no network, Raft or audit). The HTTP and gRPC rows go through the whole pipeline of a 3-node cluster: read index, \
+         token check, ACL, the engine, and a committed audit record per request.\n",
+        cipher.bytes
+    );
+    let _ = writeln!(
+        out,
+        "| Operation | raw cipher ops/s | backend | ops/s | p50 ms | p99 ms | share of raw |"
+    );
+    let _ = writeln!(out, "| --- | ---: | --- | ---: | ---: | ---: | ---: |");
+    for (id, raw) in [
+        ("encrypt-1", cipher.seal_ops_per_sec),
+        ("encrypt-64", cipher.seal_ops_per_sec),
+        ("decrypt-64", cipher.open_ops_per_sec),
+    ] {
+        for backend in STRONGROOM_BACKENDS {
+            if let Some(row) = find(rows, id, backend) {
+                let _ = writeln!(
+                    out,
+                    "| {id} | {raw:.0} | {backend} | {:.0} | {:.2} | {:.2} | {:.2} % |",
+                    row.ops_per_sec,
+                    row.p50_ms,
+                    row.p99_ms,
+                    100.0 * row.ops_per_sec / raw.max(1e-9)
+                );
+            }
+        }
+    }
+}
+
 /// Renders the report; `plot` is the plot's file name relative to the report.
 pub fn markdown(result: &SuiteResult, plot: Option<&str>) -> String {
     let mut out = String::new();
@@ -106,6 +143,9 @@ pub fn markdown(result: &SuiteResult, plot: Option<&str>) -> String {
             memory.max_hwm() as f64 / 1048576.0,
             mark(memory.max_hwm() < RSS_LIMIT_BYTES && memory.secrets >= 1_000_000)
         );
+    }
+    if let Some(cipher) = &result.cipher {
+        transit_lines(&mut out, &result.rows, cipher);
     }
     let _ = writeln!(out, "\n## Every row\n");
     let _ = writeln!(

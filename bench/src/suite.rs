@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde::Deserialize;
 use serde::Serialize;
 
+use crate::cipher::CipherResult;
 use crate::client::BackendKind;
 use crate::client::Connector;
 use crate::client::Prepared;
@@ -21,6 +22,7 @@ use crate::driver::Timing;
 use crate::memory::MemoryResult;
 use crate::stats::RowResult;
 use crate::workload::KEY_SPACE;
+use crate::workload::Mix;
 use crate::workload::Target;
 use crate::workload::Workload;
 
@@ -55,6 +57,9 @@ pub struct SuiteResult {
     pub all_runs: Vec<RowResult>,
     /// The memory test, if it ran.
     pub memory: Option<MemoryResult>,
+    /// The raw cipher's speed, when transit rows ran.
+    #[serde(default)]
+    pub cipher: Option<CipherResult>,
 }
 
 /// Conditions of the run.
@@ -192,6 +197,13 @@ pub async fn run(options: SuiteOptions) -> anyhow::Result<SuiteResult> {
     } else {
         None
     };
+    let transit = |w: &Workload| matches!(w.mix, Mix::TransitEncrypt | Mix::TransitDecrypt);
+    let cipher = if options.workloads.iter().any(transit) {
+        eprintln!("measuring the raw cipher (AES-256-GCM, 1 KiB, one thread)");
+        Some(crate::cipher::measure()?)
+    } else {
+        None
+    };
     let rows = medians(&all_runs);
     Ok(SuiteResult {
         meta: Meta {
@@ -207,6 +219,7 @@ pub async fn run(options: SuiteOptions) -> anyhow::Result<SuiteResult> {
         rows,
         all_runs,
         memory,
+        cipher,
     })
 }
 
