@@ -358,14 +358,13 @@ mod tests {
         let ring = Keyring::open(&root, &blob).unwrap();
         assert_eq!(**ring.term(1).unwrap().key.as_ref().unwrap(), [2; 32]);
         assert!(ring.term(1).unwrap().journal_key.is_none());
-        assert_eq!(
+        assert!(
             ring.rotated()
                 .unwrap()
                 .term(2)
                 .unwrap()
                 .journal_key
-                .is_some(),
-            true
+                .is_some()
         );
     }
 
