@@ -11,6 +11,7 @@
 //! - Storage: [`log_store`] (Raft log) and [`state_machine`] share one RocksDB instance; snapshots
 //!   are files streamed between nodes ([`snapshot`]).
 //! - [`network`]: the gRPC transport (`proto/raft.proto`).
+//! - [`tamper`]: corrupts a stopped node's journal on purpose, for tamper-detection tests.
 
 pub mod codec;
 mod db;
@@ -22,6 +23,7 @@ mod read_batch;
 pub mod reader;
 pub mod snapshot;
 pub mod state_machine;
+pub mod tamper;
 pub mod types;
 
 #[cfg(test)]

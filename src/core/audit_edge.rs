@@ -339,3 +339,37 @@ impl Core {
         self.audit.commit_many(records).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(n: usize) -> HeldAttempt {
+        HeldAttempt {
+            request_id: format!("r{n}"),
+            time: String::new(),
+            remote_address: None,
+            key: Some(Zeroizing::new(format!("share-{n}"))),
+            reset: Some(false),
+            status: 200,
+            response: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn holds_at_most_max_pending_and_counts_the_rest() {
+        let held = HeldAttempts::default();
+        assert!(held.is_empty());
+        for n in 0..MAX_PENDING + 5 {
+            held.hold(attempt(n));
+        }
+        assert_eq!(held.len(), MAX_PENDING);
+        let inner = held.lock();
+        assert_eq!(inner.dropped, 5);
+        assert_eq!(
+            inner.attempts[0].request_id, "r0",
+            "the first ones are kept, in order"
+        );
+    }
+}

@@ -20,6 +20,7 @@ mod t70_dev;
 mod t80_grpc;
 mod t90_transit;
 mod t95_audit;
+mod t96_audit_tamper;
 
 use std::future::Future;
 use std::time::Duration;
