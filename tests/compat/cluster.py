@@ -118,6 +118,8 @@ class Cluster:
     root_token: str = ""
     keys_base64: list[str] = field(default_factory=list)
     keys_hex: list[str] = field(default_factory=list)
+    #: Give every node a `file` audit sink (`audit_log_path`) in its server file.
+    audit_sinks: bool = False
 
     # ---- processes -------------------------------------------------------------------------
 
@@ -150,6 +152,12 @@ class Cluster:
                 f'api_addr = "{node.api_addr}"\n'
                 f'cluster_addr = "{node.cluster_addr}"\n\n'
                 f"{peers}"
+                + (
+                    f'[[audit.sink]]\ntype = "file"\npath = "{self.audit_log_path(node.id)}"\n'
+                    'description = "compat suite sink"\n'
+                    if self.audit_sinks
+                    else ""
+                )
             )
         RUNNING.append(self)
         for node in self.nodes:
@@ -157,6 +165,10 @@ class Cluster:
         for node in self.nodes:
             wait_for(f"node {node.id} HTTP", lambda node=node: self._answers(node))
         return self
+
+    def audit_log_path(self, node_id: int) -> Path:
+        """Where node `node_id`'s file audit sink writes (with `audit_sinks`)."""
+        return self.dir / f"audit-node{node_id}.log"
 
     def _spawn(self, node: Node) -> None:
         log = open(node.log_path, "ab")
@@ -286,6 +298,7 @@ class Cluster:
         return next(index for index in range(self.size) if index != leader)
 
 
-def start_cluster(size: int = 3) -> Cluster:
-    """Starts `size` sealed, uninitialized nodes forming one cluster (binary: `default_binary`)."""
-    return Cluster(binary=default_binary(), size=size).start()
+def start_cluster(size: int = 3, audit_sinks: bool = False) -> Cluster:
+    """Starts `size` sealed, uninitialized nodes forming one cluster (binary: `default_binary`),
+    each with a file audit sink when `audit_sinks`."""
+    return Cluster(binary=default_binary(), size=size, audit_sinks=audit_sinks).start()
