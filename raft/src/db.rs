@@ -49,6 +49,14 @@ pub(crate) fn open(path: &Path) -> Result<Arc<DB>, io::Error> {
     Ok(Arc::new(db))
 }
 
+/// Opens the database of a node that is not running, read-only (its WAL is replayed in memory,
+/// nothing is written), for tools and tests that inspect what a node applied.
+pub(crate) fn open_read_only(path: &Path) -> Result<Arc<DB>, io::Error> {
+    let db =
+        DB::open_cf_for_read_only(&Options::default(), path, ALL_CFS, false).map_err(io_err)?;
+    Ok(Arc::new(db))
+}
+
 /// Returns the handle of a column family that [`open`] always creates.
 pub(crate) fn cf<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
     db.cf_handle(name)

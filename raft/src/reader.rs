@@ -4,6 +4,7 @@
 //! first get a read point from [`crate::RaftNode::read_point`], which waits until this node has
 //! applied at least that far. Each call sees a consistent point (one apply batch is atomic).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use rocksdb::DB;
@@ -39,6 +40,16 @@ pub struct StoreReader {
 impl StoreReader {
     pub(crate) fn new(db: Arc<DB>, applied: watch::Receiver<u64>) -> Self {
         StoreReader { db, applied }
+    }
+
+    /// Opens the state machine of a node that is not running (its data dir, as in
+    /// [`crate::NodeConfig`]) read-only, to inspect what it applied: key counts, records, the
+    /// journal. Values stay as stored (encrypted by the layer above). Fails while the node runs.
+    pub fn open_read_only(data_dir: &Path) -> Result<StoreReader, StoreError> {
+        let db = db::open_read_only(&data_dir.join("raft"))?;
+        let (last_applied, _) = state_machine::read_applied_state(&db)?;
+        let (_, applied) = watch::channel(last_applied.map_or(0, |log_id| log_id.index));
+        Ok(StoreReader { db, applied })
     }
 
     /// The log index this node has applied up to.

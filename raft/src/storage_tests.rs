@@ -345,3 +345,38 @@ async fn snapshot_build_and_install_replace_the_state() {
         .expect("installed snapshot is kept");
     assert_eq!(current.meta.last_log_id.map(|id| id.index), Some(1));
 }
+
+#[tokio::test]
+async fn a_closed_store_opens_read_only_with_what_it_applied() {
+    let dir = TempDir::new().unwrap();
+    {
+        let mut storage = open_storage(dir.path(), true).unwrap();
+        let entries = vec![
+            Ok((
+                entry(1, ops(vec![put("p/a", b"1"), put("p/b", b"2")])),
+                None,
+            )),
+            Ok((
+                entry(
+                    2,
+                    ops(vec![put("q", b"3"), Op::Delete { key: "p/a".into() }]),
+                ),
+                None,
+            )),
+        ];
+        storage
+            .state_machine
+            .apply(futures::stream::iter(entries))
+            .await
+            .unwrap();
+    }
+    let reader = StoreReader::open_read_only(dir.path()).unwrap();
+    assert_eq!(reader.applied_index(), 2);
+    assert_eq!(reader.prefix_stat("p/").unwrap().count, 1);
+    assert_eq!(reader.prefix_stat("").unwrap().count, 2);
+    assert_eq!(
+        reader.get("q").unwrap().map(|r| r.value),
+        Some(b"3".to_vec())
+    );
+    assert!(StoreReader::open_read_only(&dir.path().join("missing")).is_err());
+}

@@ -9,6 +9,7 @@ mod t105_rotate;
 mod t10_seal;
 mod t20_replication;
 mod t25_mounts;
+mod t26_kv_versions;
 mod t27_vaultrs;
 mod t30_failover;
 mod t32_tokens_policies;

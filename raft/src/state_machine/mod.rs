@@ -113,7 +113,7 @@ fn read_meta<T: serde::de::DeserializeOwned>(db: &DB, key: &[u8]) -> Result<Opti
     bytes.map(|bytes| db::decode(&bytes)).transpose()
 }
 
-fn read_applied_state(db: &DB) -> Result<(Option<LogId>, StoredMembership), io::Error> {
+pub(crate) fn read_applied_state(db: &DB) -> Result<(Option<LogId>, StoredMembership), io::Error> {
     let last_applied = read_meta::<LogId>(db, KEY_LAST_APPLIED)?;
     let membership = read_meta::<StoredMembership>(db, KEY_MEMBERSHIP)?.unwrap_or_default();
     Ok((last_applied, membership))

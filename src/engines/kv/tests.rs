@@ -329,3 +329,34 @@ fn list_pages_with_after_and_limit() {
         );
     }
 }
+
+#[test]
+fn ten_thousand_versions_keep_five_and_the_rest_is_deleted() {
+    let mut storage = MemoryStorage::default();
+    call(
+        &mut storage,
+        Operation::Update,
+        "metadata/many",
+        json!({"max_versions": 5}),
+    )
+    .unwrap();
+    for version in 1..=10_000u64 {
+        let written = call(
+            &mut storage,
+            Operation::Update,
+            "data/many",
+            json!({"data": {"n": version}}),
+        )
+        .unwrap();
+        assert_eq!(data(&written)["version"], version);
+    }
+    let mut expected: Vec<String> = (9_996..=10_000)
+        .map(|version| format!("version/many/{version}"))
+        .collect();
+    expected.push("meta/many".into());
+    expected.sort();
+    assert_eq!(storage.keys(), expected);
+    let meta = call(&mut storage, Operation::Read, "metadata/many", json!({})).unwrap();
+    assert_eq!(data(&meta)["oldest_version"], 9_996);
+    assert_eq!(data(&meta)["versions"].as_object().map(|v| v.len()), Some(5));
+}
