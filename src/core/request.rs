@@ -33,6 +33,7 @@ use crate::audit::AuthInfo;
 use crate::auth::token;
 use crate::auth::token::TokenEntry;
 use crate::logical::Backend;
+use crate::logical::ListFilter;
 use crate::logical::LogicalError;
 use crate::logical::Operation;
 use crate::logical::Request;
@@ -242,9 +243,13 @@ impl Core {
                 .system(request, txn, &acl, &entry, presented)
                 .map(Reply::from),
             Target::TokenStore => self.token_api(request, txn, &entry, presented, now),
-            Target::Mounted(mounted) => self
-                .run_mounted(request, operation, txn, &mounted)
-                .map(Reply::from),
+            Target::Mounted(mounted) => {
+                // A recursive LIST reaches into subfolders: hide what the token may not list.
+                let filter = (operation == Operation::List)
+                    .then(|| crate::policy::list_filter(Arc::new(acl), acl_path));
+                self.run_mounted(request, operation, txn, &mounted, filter)
+                    .map(Reply::from)
+            }
             Target::NoRoute => Err(CoreError::InvalidRequest(format!(
                 "no handler for route {:?}: route entry not found",
                 request.path
@@ -357,6 +362,7 @@ impl Core {
         operation: Operation,
         txn: &mut TxnBuilder,
         mounted: &Mounted,
+        list_filter: Option<ListFilter>,
     ) -> Result<Response, CoreError> {
         let mount = &mounted.mount;
         let backend = self.backend_of(mounted.kind, mount).ok_or_else(|| {
@@ -365,7 +371,8 @@ impl Core {
                 mount.kind, mount.version
             ))
         })?;
-        let engine_request = engine_request(request, operation, &mounted.rest, &mount.options);
+        let mut engine_request = engine_request(request, operation, &mounted.rest, &mount.options);
+        engine_request.list_filter = list_filter;
         let mut view = txn.view(mount.storage_prefix(mounted.kind));
         Ok(backend.handle(&engine_request, &mut view)?)
     }
@@ -482,5 +489,6 @@ fn engine_request(
         query: request.query.clone(),
         mount_options: mount_options.clone(),
         remote_address: request.remote_address.clone(),
+        list_filter: None,
     }
 }

@@ -13,6 +13,7 @@ mod storage;
 pub mod testing;
 
 pub use error::LogicalError;
+pub use request::ListFilter;
 pub use request::Operation;
 pub use request::Request;
 pub use response::Auth;
@@ -20,6 +21,7 @@ pub use response::Response;
 pub use storage::Storage;
 pub use storage::StorageError;
 pub use storage::list_children;
+pub use storage::list_descendants;
 
 /// A secrets engine: handles requests for paths under its mount, reading and staging writes
 /// through the storage view it is given. Writes reach disk only if the whole request commits.

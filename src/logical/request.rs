@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Map;
 use serde_json::Value;
@@ -50,6 +51,30 @@ impl fmt::Display for Operation {
     }
 }
 
+/// Which entries of a LIST answer the client may see, decided by the core from the token's ACL
+/// (engines never see policies). It is asked about each entry, relative to the listed folder,
+/// before a page is cut, so pages stay full.
+#[derive(Clone)]
+pub struct ListFilter(Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl ListFilter {
+    /// A filter that keeps the entries for which `keep` returns true.
+    pub fn new(keep: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        ListFilter(Arc::new(keep))
+    }
+
+    /// Whether the client may see `entry`.
+    pub fn keeps(&self, entry: &str) -> bool {
+        (self.0)(entry)
+    }
+}
+
+impl fmt::Debug for ListFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ListFilter")
+    }
+}
+
 /// One request routed to an engine.
 #[derive(Clone, Default)]
 pub struct Request {
@@ -65,6 +90,8 @@ pub struct Request {
     pub mount_options: BTreeMap<String, String>,
     /// The client's IP address, when known (for CIDR-bound credentials).
     pub remote_address: Option<String>,
+    /// For LIST: which entries the token may see (see [`Request::list_page`]); `None` keeps all.
+    pub list_filter: Option<ListFilter>,
 }
 
 impl Request {
@@ -77,8 +104,24 @@ impl Request {
         }
     }
 
-    /// Beyond Vault: one page of a LIST answer (sorted children). `after` keeps only the children
-    /// that sort after it (the last key of the previous page); `limit` caps how many are returned.
+    /// Beyond Vault: whether a LIST asks for every key below the folder (`recursive=true`)
+    /// instead of its immediate children.
+    pub fn recursive(&self) -> Result<bool, super::LogicalError> {
+        match self.field("recursive") {
+            None => Ok(false),
+            Some(Value::Bool(flag)) => Ok(flag),
+            Some(Value::String(text)) => match text.as_str() {
+                "1" | "t" | "T" | "true" | "True" | "TRUE" => Ok(true),
+                "0" | "f" | "F" | "false" | "False" | "FALSE" => Ok(false),
+                _ => Err(super::LogicalError::invalid("recursive must be a boolean")),
+            },
+            Some(_) => Err(super::LogicalError::invalid("recursive must be a boolean")),
+        }
+    }
+
+    /// Beyond Vault: one page of a LIST answer (sorted children). Entries the request's
+    /// [`ListFilter`] hides are left out first; then `after` keeps only the children that sort
+    /// after it (the last key of the previous page) and `limit` caps how many are returned.
     pub fn list_page(&self, children: Vec<String>) -> Result<Vec<String>, super::LogicalError> {
         let after = match self.field("after") {
             None => None,
@@ -100,7 +143,12 @@ impl Request {
         };
         let children = children
             .into_iter()
-            .filter(|child| after.as_deref().is_none_or(|after| child.as_str() > after));
+            .filter(|child| after.as_deref().is_none_or(|after| child.as_str() > after))
+            .filter(|child| {
+                self.list_filter
+                    .as_ref()
+                    .is_none_or(|filter| filter.keeps(child))
+            });
         Ok(match limit {
             Some(limit) => children.take(limit).collect(),
             None => children.collect(),

@@ -51,6 +51,20 @@ pub fn list_children(prefix: &str, keys: &[String]) -> Vec<String> {
     children.into_iter().collect()
 }
 
+/// Beyond Vault (recursive LIST): every key below `prefix`, relative to it, sorted. Folders are
+/// not entries of their own: `a/b/c` stands for itself, not for `a/` and `a/b/` too.
+pub fn list_descendants(prefix: &str, keys: &[String]) -> Vec<String> {
+    let mut descendants: Vec<String> = keys
+        .iter()
+        .filter_map(|key| key.strip_prefix(prefix))
+        .filter(|rest| !rest.is_empty())
+        .map(str::to_string)
+        .collect();
+    descendants.sort();
+    descendants.dedup();
+    descendants
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +78,19 @@ mod tests {
         assert_eq!(list_children("a/", &keys), vec!["x", "y/"]);
         assert_eq!(list_children("", &keys), vec!["a/", "b"]);
         assert!(list_children("c/", &keys).is_empty());
+    }
+
+    #[test]
+    fn lists_every_key_below_a_prefix() {
+        let keys: Vec<String> = ["a/x", "a/y/z", "a/y/w", "b", "ab"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(list_descendants("a/", &keys), vec!["x", "y/w", "y/z"]);
+        assert_eq!(
+            list_descendants("", &keys),
+            vec!["a/x", "a/y/w", "a/y/z", "ab", "b"]
+        );
+        assert!(list_descendants("c/", &keys).is_empty());
     }
 }

@@ -4,10 +4,12 @@
 
 pub mod acl;
 pub mod capability;
+pub mod list_filter;
 pub mod parse;
 
 pub use acl::Acl;
 pub use capability::Capabilities;
+pub use list_filter::list_filter;
 pub use parse::Policy;
 pub use parse::PolicyError;
 

@@ -11,6 +11,7 @@ mod t20_replication;
 mod t25_mounts;
 mod t26_kv_versions;
 mod t27_vaultrs;
+mod t28_kv_list;
 mod t30_failover;
 mod t32_tokens_policies;
 mod t35_auth_methods;

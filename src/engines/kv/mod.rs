@@ -2,7 +2,8 @@
 //! secrets with check-and-set, soft delete, undelete, destroy, metadata and a mount config.
 //!
 //! Paths below the mount: `data/<path>`, `metadata/<path>`, `delete/<path>`, `undelete/<path>`,
-//! `destroy/<path>`, `subkeys/<path>`, `config`. LIST takes `after` and `limit` for pages. Storage layout: see [`model`].
+//! `destroy/<path>`, `subkeys/<path>`, `config`. LIST takes `after` and `limit` for pages, and `recursive=true`
+//! for every secret below a folder (hiding those the token may not list). Storage layout: see [`model`].
 
 mod cleanup;
 pub mod model;

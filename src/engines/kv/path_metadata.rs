@@ -17,6 +17,7 @@ use crate::logical::Response;
 use crate::logical::Storage;
 use crate::logical::duration;
 use crate::logical::list_children;
+use crate::logical::list_descendants;
 use crate::logical::time;
 
 /// `GET metadata/<path>`.
@@ -25,7 +26,9 @@ pub(crate) fn read(path: &str, storage: &mut dyn Storage) -> Result<Response, Lo
     Ok(Response::with_data(meta.to_json()))
 }
 
-/// `LIST metadata/<prefix>`: the secrets and folders directly under `prefix`.
+/// `LIST metadata/<prefix>`: the secrets and folders directly under `prefix`; with
+/// `recursive=true` (beyond Vault) every secret below it, as paths relative to `prefix`, left out
+/// where the token may not list the folder holding it.
 pub(crate) fn list(
     request: &Request,
     prefix: &str,
@@ -41,9 +44,12 @@ pub(crate) fn list(
     };
     let full_prefix = meta_key(&prefix);
     let keys = storage.keys_under(&full_prefix)?;
-    Ok(Response::list(
-        request.list_page(list_children(&full_prefix, &keys))?,
-    ))
+    let entries = if request.recursive()? {
+        list_descendants(&full_prefix, &keys)
+    } else {
+        list_children(&full_prefix, &keys)
+    };
+    Ok(Response::list(request.list_page(entries)?))
 }
 
 /// `POST metadata/<path>`: settings and custom metadata; creates the metadata if needed.

@@ -360,3 +360,76 @@ fn ten_thousand_versions_keep_five_and_the_rest_is_deleted() {
     assert_eq!(data(&meta)["oldest_version"], 9_996);
     assert_eq!(data(&meta)["versions"].as_object().map(|v| v.len()), Some(5));
 }
+
+#[test]
+fn recursive_list_returns_every_key_below_filtered_then_paged() {
+    let mut storage = MemoryStorage::default();
+    for name in ["a", "d/x", "d/y/z", "hidden/s", "hidden/t/u", "team2"] {
+        call(
+            &mut storage,
+            Operation::Update,
+            &format!("data/team/{name}"),
+            json!({"data": {"k": "v"}}),
+        )
+        .unwrap();
+    }
+    call(
+        &mut storage,
+        Operation::Update,
+        "data/other",
+        json!({"data": {"k": "v"}}),
+    )
+    .unwrap();
+    let list = |query: &[(&str, &str)], filter: bool, storage: &mut MemoryStorage| {
+        let mut list = request(Operation::List, "metadata/team/", json!({}));
+        for (name, value) in query {
+            list.query.insert(name.to_string(), value.to_string());
+        }
+        if filter {
+            // Like the core's ACL filter for a token that may not list `team/hidden/`: entries
+            // inside it go, the folder entry itself (in the listed folder) stays.
+            list.list_filter = Some(crate::logical::ListFilter::new(|entry: &str| {
+                entry == "hidden/" || !entry.starts_with("hidden/")
+            }));
+        }
+        KvV2.handle(&list, storage)
+            .map(|response| match response.data {
+                Some(_) => data(&response)["keys"].clone(),
+                None => json!(response.status),
+            })
+    };
+    let recursive = [("recursive", "true")];
+    assert_eq!(
+        list(&recursive, false, &mut storage).unwrap(),
+        json!(["a", "d/x", "d/y/z", "hidden/s", "hidden/t/u", "team2"])
+    );
+    assert_eq!(
+        list(&recursive, true, &mut storage).unwrap(),
+        json!(["a", "d/x", "d/y/z", "team2"])
+    );
+    // Pages are cut after filtering: no short or empty page where hidden keys were.
+    assert_eq!(
+        list(
+            &[("recursive", "true"), ("after", "d/y/z"), ("limit", "1")],
+            true,
+            &mut storage
+        )
+        .unwrap(),
+        json!(["team2"])
+    );
+    assert_eq!(
+        list(&[("recursive", "false")], true, &mut storage).unwrap(),
+        json!(["a", "d/", "hidden/", "team2"])
+    );
+    assert!(list(&[("recursive", "maybe")], false, &mut storage).is_err());
+    // KV v1 lists the same way.
+    let mut v1 = MemoryStorage::default();
+    for name in ["p/q", "p/r/s"] {
+        let write = request(Operation::Update, name, json!({"k": "v"}));
+        super::KvV1.handle(&write, &mut v1).unwrap();
+    }
+    let mut listing = request(Operation::List, "", json!({}));
+    listing.query.insert("recursive".into(), "true".into());
+    let listed = super::KvV1.handle(&listing, &mut v1).unwrap();
+    assert_eq!(data(&listed)["keys"], json!(["p/q", "p/r/s"]));
+}

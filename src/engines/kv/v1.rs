@@ -1,5 +1,5 @@
 //! KV version 1 (Vault's unversioned `kv`): a flat JSON object per path, read, written, deleted
-//! and listed in place. Storage: `data/<path>` -> the object as JSON (behind the codec).
+//! and listed in place (LIST pages with `after`/`limit`, and `recursive=true`, as in KV v2). Storage: `data/<path>` -> the object as JSON (behind the codec).
 
 use serde_json::Map;
 use serde_json::Value;
@@ -16,6 +16,7 @@ use crate::logical::Response;
 use crate::logical::Storage;
 use crate::logical::StorageError;
 use crate::logical::list_children;
+use crate::logical::list_descendants;
 
 /// The KV v1 engine.
 #[derive(Debug, Default)]
@@ -56,9 +57,12 @@ impl Backend for KvV1 {
             };
             let full = data_key(&prefix);
             let keys = storage.keys_under(&full)?;
-            return Ok(Response::list(
-                request.list_page(list_children(&full, &keys))?,
-            ));
+            let entries = if request.recursive()? {
+                list_descendants(&full, &keys)
+            } else {
+                list_children(&full, &keys)
+            };
+            return Ok(Response::list(request.list_page(entries)?));
         }
         validate_path(path)?;
         match request.operation {
