@@ -10,6 +10,12 @@ pub enum InputError {
     /// A path with a `.` or `..` segment.
     #[error("invalid path: '.' and '..' segments are not allowed")]
     DotSegment,
+    /// A path with an empty segment (`a//b`).
+    #[error("invalid path: empty segments ('//') are not allowed")]
+    EmptySegment,
+    /// A path with a control character (raw or percent-encoded, such as `%00`).
+    #[error("invalid path: control characters are not allowed")]
+    ControlCharacter,
     /// A body that is not JSON.
     #[error("failed to parse JSON input: {0}")]
     Malformed(String),
@@ -29,18 +35,30 @@ pub fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
-/// Joins the non-empty segments of `path`; keeps a trailing slash when `keep_trailing_slash`
-/// (LIST distinguishes `metadata/` from `metadata/app`). Refuses `.` and `..` segments.
+/// Checks and normalizes a request path: one leading and one trailing slash are dropped (the
+/// trailing one kept when `keep_trailing_slash`: LIST distinguishes `metadata/` from
+/// `metadata/app`). Refuses `.` and `..` segments, empty segments (`a//b`: a client that builds
+/// such a path has a bug, and quietly serving `a/b` instead could write where it did not mean to)
+/// and control characters.
 pub fn normalize_path(path: &str, keep_trailing_slash: bool) -> Result<String, InputError> {
-    let segments: Vec<&str> = path
-        .split('/')
-        .filter(|segment| !segment.is_empty())
-        .collect();
+    if path.chars().any(char::is_control) {
+        return Err(InputError::ControlCharacter);
+    }
+    let trimmed = path.strip_prefix('/').unwrap_or(path);
+    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    let segments: Vec<&str> = if trimmed.is_empty() {
+        Vec::new()
+    } else {
+        trimmed.split('/').collect()
+    };
     if segments
         .iter()
         .any(|segment| *segment == "." || *segment == "..")
     {
         return Err(InputError::DotSegment);
+    }
+    if segments.iter().any(|segment| segment.is_empty()) {
+        return Err(InputError::EmptySegment);
     }
     let mut normalized = segments.join("/");
     if keep_trailing_slash && path.ends_with('/') && !normalized.is_empty() {
@@ -93,9 +111,22 @@ mod tests {
     #[test]
     fn paths_are_normalized_and_climbing_is_refused() {
         assert_eq!(
-            normalize_path("secret//data/app", false).unwrap(),
+            normalize_path("/secret/data/app", false).unwrap(),
             "secret/data/app"
         );
+        for doubled in ["secret//data/app", "secret/data/app//", "//secret", "a///b"] {
+            assert_eq!(
+                normalize_path(doubled, true),
+                Err(InputError::EmptySegment),
+                "{doubled}"
+            );
+        }
+        assert_eq!(
+            normalize_path("secret/data/a\u{0}b", false),
+            Err(InputError::ControlCharacter)
+        );
+        assert_eq!(normalize_path("", true).unwrap(), "");
+        assert_eq!(normalize_path("/", true).unwrap(), "");
         assert_eq!(
             normalize_path("secret/metadata/", true).unwrap(),
             "secret/metadata/"

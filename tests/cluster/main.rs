@@ -18,6 +18,7 @@ mod t35_auth_methods;
 mod t40_at_rest;
 mod t50_snapshot;
 mod t60_bad_input;
+mod t61_kv_bad_input;
 mod t70_dev;
 mod t80_grpc;
 mod t90_transit;

@@ -20,15 +20,52 @@ use crate::logical::Operation;
 /// The header that selects read freshness.
 pub const CONSISTENCY_HEADER: &str = "x-strongroom-consistency";
 
-/// The path after `/v1/`, normalized (see [`input::normalize_path`]; a trailing slash is kept
-/// for LIST to decide).
+/// The path after `/v1/`, percent-decoded as Vault (Go's `URL.Path`) sees it, then checked and
+/// normalized (see [`input::normalize_path`]; a trailing slash is kept for LIST to decide). So
+/// `%2e%2e` is a `..` segment and `%2F` a separator, refused or split like their plain forms.
 pub fn normalize_path(raw: &str) -> Result<String, ApiError> {
     let Some(rest) = raw.strip_prefix("/v1/") else {
         return Err(ApiError::BadRequest(
             "unsupported path: the API lives under /v1/".into(),
         ));
     };
-    input::normalize_path(rest, true).map_err(|err| ApiError::BadRequest(err.to_string()))
+    let decoded = percent_decode(rest)?;
+    if decoded.starts_with('/') {
+        return Err(ApiError::BadRequest(
+            input::InputError::EmptySegment.to_string(),
+        ));
+    }
+    input::normalize_path(&decoded, true).map_err(|err| ApiError::BadRequest(err.to_string()))
+}
+
+/// Decodes `%XX` escapes; a malformed escape or a result that is not UTF-8 is refused (without
+/// quoting the path, which may name a secret).
+fn percent_decode(raw: &str) -> Result<String, ApiError> {
+    if !raw.contains('%') {
+        return Ok(raw.to_string());
+    }
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        if byte != b'%' {
+            decoded.push(byte);
+            index += 1;
+            continue;
+        }
+        let escape = bytes
+            .get(index + 1..index + 3)
+            .filter(|pair| pair.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+            .ok_or_else(|| {
+                ApiError::BadRequest("invalid path: malformed percent-encoding".into())
+            })?;
+        decoded.push(escape);
+        index += 3;
+    }
+    String::from_utf8(decoded)
+        .map_err(|_| ApiError::BadRequest("invalid path: not UTF-8 after percent-decoding".into()))
 }
 
 /// Maps the HTTP method (and `?list=true`) to a logical operation.
@@ -117,6 +154,44 @@ pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_percent_decoded_before_they_are_checked() {
+        let ok = |raw: &str| normalize_path(raw).ok();
+        assert_eq!(
+            ok("/v1/secret/data/a%20b").as_deref(),
+            Some("secret/data/a b")
+        );
+        assert_eq!(
+            ok("/v1/secret/data/a%2Fb").as_deref(),
+            Some("secret/data/a/b")
+        );
+        assert_eq!(
+            ok("/v1/secret/metadata/").as_deref(),
+            Some("secret/metadata/")
+        );
+        for bad in [
+            "/v1/secret/data/%2e%2e/x",
+            "/v1/secret/data/a%2F..%2Fb",
+            "/v1/secret/data/%2E",
+            "/v1/secret/data/a//b",
+            "/v1//secret/data/a",
+            "/v1/secret/data/a%2F%2Fb",
+            "/v1/secret/data/a%00b",
+            "/v1/secret/data/a%0ab",
+            "/v1/secret/data/a%zzb",
+            "/v1/secret/data/a%2",
+            "/v1/secret/data/a%",
+            "/v1/secret/data/a%+1",
+            "/v1/secret/data/a%ffb",
+            "/v2/secret/data/a",
+        ] {
+            assert!(
+                matches!(normalize_path(bad), Err(ApiError::BadRequest(_))),
+                "{bad} must be refused"
+            );
+        }
+    }
 
     #[test]
     fn methods_map_to_operations() {

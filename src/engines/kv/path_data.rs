@@ -140,10 +140,14 @@ fn parse_version(value: &Value) -> Result<u64, LogicalError> {
     }
 }
 
-/// The `options.cas` of a write, if given.
+/// The `options.cas` of a write, if given. `cas` is the only option Vault defines; any other
+/// key is refused rather than ignored (a misspelt `cas` would otherwise write unchecked).
 fn cas_option(request: &Request) -> Result<Option<u64>, LogicalError> {
     match request.data.get("options") {
         None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(options)) if options.keys().any(|key| key != "cas") => Err(
+            LogicalError::invalid("options may only hold cas: unknown option given"),
+        ),
         Some(Value::Object(options)) => match options.get("cas") {
             None | Some(Value::Null) => Ok(None),
             Some(value) => parse_version(value)

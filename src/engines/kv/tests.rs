@@ -433,3 +433,36 @@ fn recursive_list_returns_every_key_below_filtered_then_paged() {
     let listed = super::KvV1.handle(&listing, &mut v1).unwrap();
     assert_eq!(data(&listed)["keys"], json!(["p/q", "p/r/s"]));
 }
+
+#[test]
+fn bad_writes_are_refused_and_change_nothing() {
+    let mut storage = MemoryStorage::default();
+    call(
+        &mut storage,
+        Operation::Update,
+        "data/app",
+        json!({"data": {"v": 1}}),
+    )
+    .unwrap();
+    let before = storage.keys();
+    for body in [
+        json!({"data": {"v": 2}, "options": {"cas": 1, "cass": 1}}),
+        json!({"data": {"v": 2}, "options": {"check_and_set": 1}}),
+        json!({"data": {"v": 2}, "options": {"cas": -1}}),
+        json!({"data": {"v": 2}, "options": {"cas": true}}),
+        json!({"data": {"v": 2}, "options": {"cas": 1.5}}),
+        json!({"data": {"v": 2}, "options": "cas=1"}),
+        json!({"data": [1, 2]}),
+        json!({"data": null}),
+        json!({"options": {"cas": 1}}),
+    ] {
+        let refused = call(&mut storage, Operation::Update, "data/app", body.clone());
+        assert!(
+            matches!(refused, Err(LogicalError::InvalidRequest(_))),
+            "{body} must be refused"
+        );
+    }
+    assert_eq!(storage.keys(), before);
+    let read = call(&mut storage, Operation::Read, "data/app", json!({})).unwrap();
+    assert_eq!(data(&read)["metadata"]["version"], 1);
+}
