@@ -12,6 +12,7 @@ mod t25_mounts;
 mod t26_kv_versions;
 mod t27_vaultrs;
 mod t28_kv_list;
+mod t29_kv_cas_race;
 mod t30_failover;
 mod t32_tokens_policies;
 mod t35_auth_methods;
