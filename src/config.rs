@@ -132,13 +132,36 @@ impl AuditConfig {
 pub enum SinkKind {
     /// JSON lines appended to a file, fsync'd, rotated by size.
     File,
+    /// JSON lines written to a stream socket (Unix or TCP), like Vault's `socket` device.
+    Socket,
 }
 
 impl SinkKind {
-    /// The type name (`file`), as in the config and in `sys/audit`.
+    /// The type name (`file`, `socket`), as in the config and in `sys/audit`.
     pub fn as_str(self) -> &'static str {
         match self {
             SinkKind::File => "file",
+            SinkKind::Socket => "socket",
+        }
+    }
+}
+
+/// How a `socket` sink connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SocketType {
+    /// A Unix stream socket at the sink's `path`.
+    Unix,
+    /// A TCP connection to the sink's `address`.
+    Tcp,
+}
+
+impl SocketType {
+    /// The name (`unix`, `tcp`), as in the config and in `sys/audit` (Vault's `socket_type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SocketType::Unix => "unix",
+            SocketType::Tcp => "tcp",
         }
     }
 }
@@ -153,9 +176,19 @@ pub struct SinkConfig {
     /// The sink type.
     #[serde(rename = "type")]
     pub kind: SinkKind,
-    /// The file records are appended to (absolute).
-    #[serde(serialize_with = "path_lossy")]
+    /// `file`: the file records are appended to; `socket` (unix): the socket. Absolute.
+    #[serde(
+        default,
+        serialize_with = "path_lossy",
+        skip_serializing_if = "path_is_empty"
+    )]
     pub path: PathBuf,
+    /// `socket` (tcp): the `host:port` to connect to.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub address: String,
+    /// `socket`: `unix` (the default, at `path`) or `tcp` (at `address`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_type: Option<SocketType>,
     /// Rotate the file once it would grow past this many bytes (never when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<u64>,
@@ -169,6 +202,25 @@ impl SinkConfig {
     pub fn name(&self) -> &str {
         self.name.as_deref().unwrap_or(self.kind.as_str())
     }
+
+    /// A `socket` sink's socket type (`unix` unless configured).
+    pub fn socket_type(&self) -> SocketType {
+        self.socket_type.unwrap_or(SocketType::Unix)
+    }
+
+    /// Where the sink writes, as one string (its cursor belongs to it): the file's path, or
+    /// `unix:<path>` / `tcp:<address>`.
+    pub fn destination(&self) -> String {
+        match (self.kind, self.socket_type()) {
+            (SinkKind::File, _) => self.path.to_string_lossy().into_owned(),
+            (SinkKind::Socket, SocketType::Unix) => format!("unix:{}", self.path.to_string_lossy()),
+            (SinkKind::Socket, SocketType::Tcp) => format!("tcp:{}", self.address),
+        }
+    }
+}
+
+fn path_is_empty(path: &Path) -> bool {
+    path.as_os_str().is_empty()
 }
 
 /// Smallest accepted `max_bytes` of a file sink.
@@ -195,8 +247,29 @@ fn validate_audit(audit: &AuditConfig) -> Result<(), ConfigError> {
                 "audit.sink name {name:?} appears more than once (give each sink a distinct name)"
             ));
         }
-        if !sink.path.is_absolute() {
-            return invalid(format!("audit.sink {name:?} path must be absolute"));
+        let tcp = sink.kind == SinkKind::Socket && sink.socket_type() == SocketType::Tcp;
+        if sink.kind == SinkKind::File && sink.socket_type.is_some() {
+            return invalid(format!(
+                "audit.sink {name:?}: socket_type is for socket sinks"
+            ));
+        }
+        if tcp {
+            let port_ok = sink
+                .address
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !port_ok || !path_is_empty(&sink.path) {
+                return invalid(format!(
+                    "audit.sink {name:?}: a tcp socket sink needs address = \"host:port\" and no path"
+                ));
+            }
+        } else if !sink.path.is_absolute() || !sink.address.is_empty() {
+            return invalid(format!(
+                "audit.sink {name:?} path must be absolute (address is only for tcp socket sinks)"
+            ));
+        }
+        if sink.kind == SinkKind::Socket && sink.max_bytes.is_some() {
+            return invalid(format!("audit.sink {name:?}: max_bytes is for file sinks"));
         }
         if let Some(max) = sink.max_bytes
             && max < MIN_SINK_MAX_BYTES
@@ -447,6 +520,62 @@ cluster_addr = "vault-3.internal:8201"
         }
     }
 
+    /// A sink config without socket settings, for struct updates.
+    fn socketless() -> SinkConfig {
+        SinkConfig {
+            name: None,
+            kind: SinkKind::File,
+            path: PathBuf::new(),
+            address: String::new(),
+            socket_type: None,
+            max_bytes: None,
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn socket_sinks_parse_and_validate() {
+        let text = format!(
+            "{VALID}\n[[audit.sink]]\ntype = \"socket\"\npath = \"/run/sr/audit.sock\"\n\n[[audit.sink]]\nname = \"siem\"\ntype = \"socket\"\nsocket_type = \"tcp\"\naddress = \"10.0.0.5:9000\"\n"
+        );
+        let config = parse(&text).unwrap();
+        let sinks = &config.audit.sink;
+        assert_eq!(sinks[0].name(), "socket");
+        assert_eq!(sinks[0].socket_type(), SocketType::Unix);
+        assert_eq!(sinks[0].destination(), "unix:/run/sr/audit.sock");
+        assert_eq!(sinks[1].destination(), "tcp:10.0.0.5:9000");
+        assert_eq!(parse(&config.to_toml()).unwrap().audit, config.audit);
+        fn tcp(address: &str, path: &str) -> SinkConfig {
+            SinkConfig {
+                kind: SinkKind::Socket,
+                socket_type: Some(SocketType::Tcp),
+                address: address.into(),
+                path: PathBuf::from(path),
+                ..socketless()
+            }
+        }
+        assert!(invalid_message(|c| c.audit.sink.push(tcp("nohost", ""))).contains("host:port"));
+        assert!(invalid_message(|c| c.audit.sink.push(tcp("h:99999", ""))).contains("host:port"));
+        assert!(invalid_message(|c| c.audit.sink.push(tcp("h:1", "/a"))).contains("no path"));
+        let unix_sized = invalid_message(|c| {
+            c.audit.sink.push(SinkConfig {
+                kind: SinkKind::Socket,
+                path: PathBuf::from("/a.sock"),
+                max_bytes: Some(1 << 20),
+                ..socketless()
+            })
+        });
+        assert!(unix_sized.contains("max_bytes"), "{unix_sized}");
+        let file_with_socket_type = invalid_message(|c| {
+            c.audit.sink.push(SinkConfig {
+                path: PathBuf::from("/a.log"),
+                socket_type: Some(SocketType::Unix),
+                ..socketless()
+            })
+        });
+        assert!(file_with_socket_type.contains("socket_type"));
+    }
+
     #[test]
     fn audit_sinks_parse_validate_and_round_trip() {
         let text = format!(
@@ -470,6 +599,7 @@ cluster_addr = "vault-3.internal:8201"
                         path: PathBuf::from("/a.log"),
                         max_bytes: None,
                         description: String::new(),
+                        ..socketless()
                     });
                 }
             })
@@ -482,6 +612,7 @@ cluster_addr = "vault-3.internal:8201"
                 path: PathBuf::from("rel.log"),
                 max_bytes: None,
                 description: String::new(),
+                ..socketless()
             }))
             .contains("absolute")
         );
@@ -492,10 +623,11 @@ cluster_addr = "vault-3.internal:8201"
                 path: PathBuf::from("/a.log"),
                 max_bytes: Some(10),
                 description: String::new(),
+                ..socketless()
             }))
             .contains("name")
         );
-        let unknown = format!("{VALID}\n[[audit.sink]]\ntype = \"socket\"\npath = \"/a\"\n");
+        let unknown = format!("{VALID}\n[[audit.sink]]\ntype = \"syslog\"\npath = \"/a\"\n");
         assert!(matches!(parse(&unknown), Err(ConfigError::Parse(_))));
     }
 

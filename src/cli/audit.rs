@@ -249,7 +249,7 @@ async fn list(client: &Client, format: Format) -> anyhow::Result<ExitCode> {
                 format!(
                     "{} {} (delivered through seq {}{})",
                     cell(&sink["type"]),
-                    cell(&sink["options"]["file_path"]),
+                    destination(sink),
                     cell(&sink["delivered_seq"]),
                     if sink["failing"].as_bool() == Some(true) {
                         ", failing"
@@ -262,6 +262,15 @@ async fn list(client: &Client, format: Format) -> anyhow::Result<ExitCode> {
         .collect();
     println!("{}", table(("Path", "Sink"), &rows));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where a listed sink writes: a file's path, or a socket's type and address.
+fn destination(sink: &Value) -> String {
+    let options = &sink["options"];
+    match options["socket_type"].as_str() {
+        Some(kind) => format!("{kind}:{}", cell(&options["address"])),
+        None => cell(&options["file_path"]),
+    }
 }
 
 #[cfg(test)]
@@ -285,5 +294,13 @@ mod tests {
         let line: Value = serde_json::from_str(&render(&entry, Format::Json)).unwrap();
         assert_eq!(line["seq"], 7);
         assert_eq!(line["request"]["path"], "secret/data/a");
+    }
+
+    #[test]
+    fn destinations_of_file_and_socket_sinks() {
+        let file = json!({"options": {"file_path": "/var/log/a.log"}});
+        assert_eq!(destination(&file), "/var/log/a.log");
+        let tcp = json!({"options": {"address": "10.0.0.5:9000", "socket_type": "tcp"}});
+        assert_eq!(destination(&tcp), "tcp:10.0.0.5:9000");
     }
 }

@@ -25,6 +25,7 @@ mod t80_grpc;
 mod t90_transit;
 mod t95_audit;
 mod t96_audit_tamper;
+mod t97_audit_socket;
 
 use std::future::Future;
 use std::time::Duration;

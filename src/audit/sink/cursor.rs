@@ -32,14 +32,15 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// The cursor of sink `name` writing to `destination`, under `data_dir` (the directory is
-    /// created when the cursor is first stored).
-    pub fn new(data_dir: &Path, name: &str, destination: &Path) -> Self {
+    /// The cursor of sink `name` writing to `destination` (a file's path, or a socket's
+    /// `unix:<path>` / `tcp:<address>`), under `data_dir` (the directory is created when the
+    /// cursor is first stored).
+    pub fn new(data_dir: &Path, name: &str, destination: &str) -> Self {
         let dir = data_dir.join(CURSOR_DIR);
         Cursor {
             path: dir.join(format!("{name}.cursor")),
             dir,
-            destination: destination.to_string_lossy().into_owned(),
+            destination: destination.to_string(),
         }
     }
 
@@ -86,22 +87,22 @@ mod tests {
     #[test]
     fn stores_and_loads_per_destination() {
         let dir = tempfile::tempdir().unwrap();
-        let cursor = Cursor::new(dir.path(), "file", Path::new("/a.log"));
+        let cursor = Cursor::new(dir.path(), "file", "/a.log");
         assert_eq!(cursor.load().unwrap(), 0);
         cursor.store(42).unwrap();
         assert_eq!(cursor.load().unwrap(), 42);
         cursor.store(43).unwrap();
         assert_eq!(cursor.load().unwrap(), 43);
-        let moved = Cursor::new(dir.path(), "file", Path::new("/b.log"));
+        let moved = Cursor::new(dir.path(), "file", "/b.log");
         assert_eq!(moved.load().unwrap(), 0, "a new destination starts over");
-        let other = Cursor::new(dir.path(), "other", Path::new("/a.log"));
+        let other = Cursor::new(dir.path(), "other", "/a.log");
         assert_eq!(other.load().unwrap(), 0);
     }
 
     #[test]
     fn a_malformed_cursor_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let cursor = Cursor::new(dir.path(), "file", Path::new("/a.log"));
+        let cursor = Cursor::new(dir.path(), "file", "/a.log");
         cursor.store(1).unwrap();
         fs::write(dir.path().join("audit-sinks/file.cursor"), b"garbage").unwrap();
         assert_eq!(

@@ -1,5 +1,7 @@
 //! Audit sinks: each node streams the records of its applied journal, decrypted, to the sinks
-//! configured in its server file (`[[audit.sink]]`; never through the API). One background task
+//! configured in its server file (`[[audit.sink]]`; never through the API): [`file::FileSink`]
+//! (JSON lines, fsync'd, rotated) and [`socket::SocketSink`] (JSON lines to a Unix or TCP
+//! stream socket). One background task
 //! per sink follows the journal from a durable [`cursor::Cursor`] (the last sequence number the
 //! sink has fsync'd), so a sink that was down, full or read-only catches up without loss once it
 //! recovers, and a failing sink never blocks requests: it only falls behind. Failures are retried
@@ -12,6 +14,7 @@
 
 pub mod cursor;
 pub mod file;
+pub mod socket;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,8 +29,10 @@ use tokio::sync::watch;
 
 use self::cursor::Cursor;
 use self::file::FileSink;
+use self::socket::SocketSink;
 use crate::config::SinkConfig;
 use crate::config::SinkKind;
+use crate::config::SocketType;
 
 /// Records read from the journal per delivery batch.
 const BATCH: usize = 256;
@@ -71,6 +76,25 @@ pub enum SourceError {
     /// Reading or decrypting failed.
     #[error("reading the journal failed: {0}")]
     Read(String),
+}
+
+/// Where records go: a sink writes a batch of consecutive records durably (as far as its kind
+/// allows) or fails, leaving the cursor where it was.
+pub trait Sink: Send + Sync + 'static {
+    /// Writes `records` (consecutive, in order).
+    fn append(&self, records: &[SinkRecord]) -> std::io::Result<()>;
+    /// The sequence number of the last record the destination already holds, if it can tell.
+    fn last_seq(&self) -> std::io::Result<Option<u64>>;
+}
+
+impl Sink for FileSink {
+    fn append(&self, records: &[SinkRecord]) -> std::io::Result<()> {
+        FileSink::append(self, records)
+    }
+
+    fn last_seq(&self) -> std::io::Result<Option<u64>> {
+        FileSink::last_seq(self)
+    }
 }
 
 /// Where sinks read records from: the node's applied journal, decrypted.
@@ -117,10 +141,22 @@ impl SinkHandle {
     /// `path`), plus this node's delivery state (`delivered_seq`, `failing`).
     pub fn describe(&self) -> Value {
         let mut options = serde_json::Map::new();
-        options.insert(
-            "file_path".into(),
-            json!(self.config.path.to_string_lossy()),
-        );
+        match (self.config.kind, self.config.socket_type()) {
+            (SinkKind::File, _) => {
+                options.insert(
+                    "file_path".into(),
+                    json!(self.config.path.to_string_lossy()),
+                );
+            }
+            (SinkKind::Socket, SocketType::Unix) => {
+                options.insert("address".into(), json!(self.config.path.to_string_lossy()));
+                options.insert("socket_type".into(), json!("unix"));
+            }
+            (SinkKind::Socket, SocketType::Tcp) => {
+                options.insert("address".into(), json!(self.config.address));
+                options.insert("socket_type".into(), json!("tcp"));
+            }
+        }
         if let Some(max) = self.config.max_bytes {
             options.insert("max_bytes".into(), json!(max.to_string()));
         }
@@ -150,10 +186,18 @@ pub fn start(
                 config: config.clone(),
                 status: Arc::new(SinkStatus::default()),
             };
-            let sink = match config.kind {
-                SinkKind::File => FileSink::new(config.path.clone(), config.max_bytes),
+            let sink: Arc<dyn Sink> = match (config.kind, config.socket_type()) {
+                (SinkKind::File, _) => {
+                    Arc::new(FileSink::new(config.path.clone(), config.max_bytes))
+                }
+                (SinkKind::Socket, SocketType::Unix) => {
+                    Arc::new(SocketSink::new(socket::Target::Unix(config.path.clone())))
+                }
+                (SinkKind::Socket, SocketType::Tcp) => {
+                    Arc::new(SocketSink::new(socket::Target::Tcp(config.address.clone())))
+                }
             };
-            let cursor = Cursor::new(data_dir, config.name(), &config.path);
+            let cursor = Cursor::new(data_dir, config.name(), &config.destination());
             tokio::spawn(deliver(
                 config.name().to_string(),
                 sink,
@@ -169,7 +213,7 @@ pub fn start(
 
 /// Where delivery starts: after the cursor, or after the sink file's last record if the cursor is
 /// behind it (a crash between the two fsyncs) or unreadable.
-fn starting_point(name: &str, sink: &FileSink, cursor: &Cursor) -> u64 {
+fn starting_point(name: &str, sink: &dyn Sink, cursor: &Cursor) -> u64 {
     let stored = cursor.load().unwrap_or_else(|err| {
         tracing::warn!(sink = name, error = %err, "audit sink cursor unreadable; resuming from the sink file");
         0
@@ -180,7 +224,7 @@ fn starting_point(name: &str, sink: &FileSink, cursor: &Cursor) -> u64 {
 
 async fn deliver(
     name: String,
-    sink: FileSink,
+    sink: Arc<dyn Sink>,
     cursor: Cursor,
     source: Arc<dyn JournalSource>,
     status: Arc<SinkStatus>,
@@ -189,7 +233,7 @@ async fn deliver(
     let mut applied = source.applied();
     let start = {
         let (name, sink, cursor) = (name.clone(), sink.clone(), cursor.clone());
-        tokio::task::spawn_blocking(move || starting_point(&name, &sink, &cursor))
+        tokio::task::spawn_blocking(move || starting_point(&name, &*sink, &cursor))
             .await
             .unwrap_or(0)
     };
@@ -203,7 +247,7 @@ async fn deliver(
         }
         let step = {
             let (source, sink, cursor) = (source.clone(), sink.clone(), cursor.clone());
-            tokio::task::spawn_blocking(move || step(&*source, &sink, &cursor, delivered))
+            tokio::task::spawn_blocking(move || step(&*source, &*sink, &cursor, delivered))
                 .await
                 .unwrap_or_else(|err| Step::Failed(format!("delivery task failed: {err}")))
         };
@@ -259,7 +303,7 @@ enum Step {
     Failed(String),
 }
 
-fn step(source: &dyn JournalSource, sink: &FileSink, cursor: &Cursor, delivered: u64) -> Step {
+fn step(source: &dyn JournalSource, sink: &dyn Sink, cursor: &Cursor, delivered: u64) -> Step {
     let records = match source.records(delivered + 1, BATCH) {
         Ok(records) => records,
         Err(SourceError::Sealed) => return Step::Sealed,
