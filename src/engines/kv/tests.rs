@@ -358,7 +358,10 @@ fn ten_thousand_versions_keep_five_and_the_rest_is_deleted() {
     assert_eq!(storage.keys(), expected);
     let meta = call(&mut storage, Operation::Read, "metadata/many", json!({})).unwrap();
     assert_eq!(data(&meta)["oldest_version"], 9_996);
-    assert_eq!(data(&meta)["versions"].as_object().map(|v| v.len()), Some(5));
+    assert_eq!(
+        data(&meta)["versions"].as_object().map(|v| v.len()),
+        Some(5)
+    );
 }
 
 #[test]
