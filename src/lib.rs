@@ -28,6 +28,7 @@ pub mod config;
 pub mod core;
 pub mod crypto;
 pub mod engines;
+pub mod listeners;
 pub mod logical;
 pub mod policy;
 pub mod seal;

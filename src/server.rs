@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use axum::serve::ListenerExt;
 use strongroom_raft::NodeConfig;
 use strongroom_raft::NodeInfo;
 use strongroom_raft::RaftNode;
@@ -138,12 +137,7 @@ pub async fn run_with(
         let app = crate::api::http::router(core.clone(), config.max_request_bytes)
             .into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move {
-            let api_listener = api_listener.tap_io(|stream| {
-                if let Err(err) = stream.set_nodelay(true) {
-                    tracing::debug!(error = %err, "could not set TCP_NODELAY on an API connection");
-                }
-            });
-            axum::serve(api_listener, app)
+            axum::serve(crate::listeners::api_listener(api_listener), app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|stopped| *stopped).await;
                 })
@@ -196,10 +190,7 @@ fn spawn_grpc(
     listener: TcpListener,
     mut stop: watch::Receiver<bool>,
 ) -> ListenerTask {
-    // TCP_NODELAY on every accepted connection: without it, Nagle's algorithm holds the second
-    // small write of a response (an HTTP/2 DATA or trailers frame) until the peer's delayed ACK,
-    // 40 ms on Linux, on every Raft round trip and client call.
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = crate::listeners::grpc_incoming(listener);
     tokio::spawn(async move {
         router
             .serve_with_incoming_shutdown(incoming, async move {
