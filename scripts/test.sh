@@ -9,8 +9,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strongroom-target}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
-# Tests too slow for every run of the suite above, run by name (t26: 10,000 KV versions).
-cargo test --workspace --locked --test cluster -- --ignored t26_kv_versions
+# Not run here, for CI's time budget (10 to 17 minutes on 2 cores): the 10,000-version run of
+# t26 (the default suite runs it with 500 versions). Run it by name:
+#   cargo test --workspace --test cluster -- --ignored t26_kv_versions
 # The Python compatibility suite: the published hvac client against real clusters, using the
 # debug binary the tests above built.
 ./scripts/compat.sh
