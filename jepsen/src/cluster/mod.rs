@@ -240,13 +240,14 @@ impl Cluster {
             async move {
                 if self.sealed(id).await? {
                     for key in keys.iter().take(THRESHOLD) {
-                        let request = Request {
-                            method: "PUT",
-                            path: "sys/unseal",
-                            body: Some(json!({"key": key})),
-                            ..Request::default()
-                        };
-                        let reply = self.api.call(id, request).await.ok()?;
+                        // Recorded like any control request: the server audits unseal attempts
+                        // (a sealed node answers without a request id and commits the record
+                        // when it unseals), so the audit checker must know of each one.
+                        let body = Some(json!({"key": key}));
+                        let reply = self
+                            .control(id, "PUT", "sys/unseal", body, "unseal")
+                            .await
+                            .ok()?;
                         if reply.body["sealed"] == Value::Bool(false) {
                             return Some(());
                         }
