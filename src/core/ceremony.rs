@@ -25,6 +25,7 @@ use super::generate_root::GenerateRootState;
 use super::rekey::RekeyState;
 use crate::audit;
 use crate::audit::AuditEvent;
+use crate::barrier::ROOT_KEY_PATH;
 use crate::barrier::SEAL_CONFIG_PATH;
 use crate::logical::LogicalError;
 use crate::seal::SealConfig;
@@ -203,6 +204,30 @@ impl Core {
         self.seal_record(&record)
     }
 
+    /// What every share submission (`rekey/update`, `generate-root/update`) starts with: the
+    /// share and nonce from the body, then, at a fresh read point, the seal configuration with
+    /// its revision and the stored root key record.
+    pub(super) async fn share_submission<'a>(
+        &self,
+        request: &'a CeremonyRequest,
+    ) -> Result<ShareSubmission<'a>, CoreError> {
+        let key = key_field(&request.data)?;
+        let nonce = nonce_field(&request.data);
+        self.node.read_point().await?;
+        let (config, config_revision) = self.seal_config_revision()?;
+        let root_key = self
+            .reader()
+            .get(ROOT_KEY_PATH)?
+            .ok_or(CoreError::NotInitialized)?;
+        Ok(ShareSubmission {
+            key,
+            nonce,
+            config,
+            config_revision,
+            root_key,
+        })
+    }
+
     /// The current seal configuration and its `mod_revision` (this node's applied state; callers
     /// take a read point first).
     pub(super) fn seal_config_revision(&self) -> Result<(SealConfig, u64), CoreError> {
@@ -212,6 +237,20 @@ impl Core {
             .ok_or(CoreError::NotInitialized)?;
         Ok((SealConfig::decode(&record.value)?, record.mod_revision))
     }
+}
+
+/// See [`Core::share_submission`].
+pub(super) struct ShareSubmission<'a> {
+    /// The submitted share (hex or base64).
+    pub(super) key: &'a str,
+    /// The submitted nonce.
+    pub(super) nonce: &'a str,
+    /// The seal configuration the share is checked against.
+    pub(super) config: SealConfig,
+    /// Its `mod_revision` (the commit's guard).
+    pub(super) config_revision: u64,
+    /// The stored, wrapped root key and its revision.
+    pub(super) root_key: strongroom_raft::Record,
 }
 
 fn reply(value: Value) -> Outcome {

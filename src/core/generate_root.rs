@@ -19,11 +19,9 @@ use super::Core;
 use super::CoreError;
 use super::ceremony::CeremonyRequest;
 use super::ceremony::Outcome;
-use super::ceremony::key_field;
-use super::ceremony::nonce_field;
+use super::ceremony::ShareSubmission;
 use super::now_secs;
 use crate::auth::token;
-use crate::barrier::ROOT_KEY_PATH;
 use crate::barrier::SEAL_CONFIG_PATH;
 use crate::crypto::otp;
 use crate::crypto::random_id;
@@ -110,14 +108,13 @@ impl Core {
         request: &CeremonyRequest,
         request_id: &str,
     ) -> Result<Outcome, CoreError> {
-        let key = key_field(&request.data)?;
-        let nonce = nonce_field(&request.data);
-        self.node.read_point().await?;
-        let (config, config_revision) = self.seal_config_revision()?;
-        let root_key_blob = self
-            .reader()
-            .get(ROOT_KEY_PATH)?
-            .ok_or(CoreError::NotInitialized)?;
+        let ShareSubmission {
+            key,
+            nonce,
+            config,
+            config_revision,
+            root_key: root_key_blob,
+        } = self.share_submission(request).await?;
         let required = config.secret_threshold;
         let otp = {
             let mut guard = self.ceremonies.generate_root();

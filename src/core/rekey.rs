@@ -24,6 +24,7 @@ use super::Core;
 use super::CoreError;
 use super::ceremony::CeremonyRequest;
 use super::ceremony::Outcome;
+use super::ceremony::ShareSubmission;
 use super::ceremony::key_field;
 use super::ceremony::nonce_field;
 use crate::barrier::ROOT_KEY_PATH;
@@ -142,14 +143,13 @@ impl Core {
         request: &CeremonyRequest,
         request_id: &str,
     ) -> Result<Outcome, CoreError> {
-        let key = key_field(&request.data)?;
-        let nonce = nonce_field(&request.data);
-        self.node.read_point().await?;
-        let (config, config_revision) = self.seal_config_revision()?;
-        let root_key_record = self
-            .reader()
-            .get(ROOT_KEY_PATH)?
-            .ok_or(CoreError::NotInitialized)?;
+        let ShareSubmission {
+            key,
+            nonce,
+            config,
+            config_revision,
+            root_key: root_key_record,
+        } = self.share_submission(request).await?;
         let step = {
             let mut guard = self.ceremonies.rekey();
             let Some(state) = guard.as_mut() else {
