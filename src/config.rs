@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize, Serializer};
 
+mod seal;
+pub use seal::{Pkcs11Config, SealSection};
+
 /// Vault's default `max_request_size`: 32 MiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 
@@ -67,6 +70,9 @@ pub struct ServerConfig {
     /// Audit sinks (`[[audit.sink]]`): configured here only, never through the API.
     #[serde(default, skip_serializing_if = "AuditConfig::is_empty")]
     pub audit: AuditConfig,
+    /// How the unseal key is kept (`[seal.pkcs11]` for HSM auto-unseal); Shamir when absent.
+    #[serde(default, skip_serializing_if = "SealSection::is_empty")]
+    pub seal: SealSection,
 }
 
 /// One member of the cluster.
@@ -431,7 +437,11 @@ impl ServerConfig {
                 self.max_request_bytes
             ));
         }
-        validate_audit(&self.audit)
+        validate_audit(&self.audit)?;
+        if let Some(pkcs11) = &self.seal.pkcs11 {
+            pkcs11.validate()?;
+        }
+        Ok(())
     }
 
     /// The config as TOML text that [`ServerConfig::from_toml_str`] reads back (used by
@@ -820,5 +830,28 @@ peers = [{ id = 1, api_addr = "localhost:8200", cluster_addr = "localhost:8201" 
         ] {
             assert!(check_addr("api_addr", addr).is_err(), "accepted {addr:?}");
         }
+    }
+    #[test]
+    fn seal_pkcs11_section_parses_validates_and_round_trips() {
+        let text = format!(
+            "{VALID}\n[seal.pkcs11]\nlib = \"/usr/lib/softhsm/libsofthsm2.so\"\ntoken_label = \"strongroom\"\npin_env = \"HSM_PIN\"\nkey_label = \"unseal\"\n"
+        );
+        let config = parse(&text).unwrap();
+        let pkcs11 = config.seal.pkcs11.as_ref().unwrap();
+        assert_eq!(pkcs11.token_label.as_deref(), Some("strongroom"));
+        assert_eq!(pkcs11.pin_env.as_deref(), Some("HSM_PIN"));
+        let again = parse(&config.to_toml()).unwrap();
+        assert_eq!(again.seal, config.seal);
+        assert!(parse(VALID).unwrap().seal.pkcs11.is_none());
+        assert!(!parse(VALID).unwrap().to_toml().contains("seal"));
+
+        let both = text.replace(
+            "pin_env = \"HSM_PIN\"",
+            "pin_env = \"HSM_PIN\"\npin_file = \"/p\"",
+        );
+        let err = parse(&both).unwrap_err().to_string();
+        assert!(err.contains("exactly one of pin_env and pin_file"), "{err}");
+        let literal_pin = text.replace("pin_env = \"HSM_PIN\"", "pin = \"1234\"");
+        assert!(matches!(parse(&literal_pin), Err(ConfigError::Parse(_))));
     }
 }

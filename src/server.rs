@@ -28,6 +28,10 @@ pub enum ServerError {
     /// The store node failed to start.
     #[error(transparent)]
     Store(#[from] strongroom_raft::StoreError),
+    /// The HSM (`[seal.pkcs11]`) cannot be used: a startup error that names the cause (never
+    /// the PIN).
+    #[error("HSM seal: {0}")]
+    Hsm(String),
     /// A listener failed while serving.
     #[error("{listener} listener failed: {message}")]
     Serve {
@@ -117,6 +121,10 @@ pub async fn run_with(
         },
         unsafe_options.local_reads,
     );
+    if let Err(err) = setup_hsm(&config, &core) {
+        node.shutdown().await;
+        return Err(err);
+    }
     core.start_background();
     let (stop_tx, stop_rx) = watch::channel(false);
     core.start_audit_sinks(&config.audit.sink, &config.data_dir, stop_rx.clone());
@@ -179,6 +187,38 @@ pub async fn run_with(
         }
     }
     Ok(())
+}
+
+/// Opens this node's HSM if `[seal.pkcs11]` is configured and starts auto-unseal.
+///
+/// A missing library, a wrong PIN or an unreadable PIN source stop the node. A token or key that
+/// cannot be found stops it too, unless the cluster already keeps its unseal key wrapped by the
+/// HSM: then the HSM was lost, and the node starts sealed so that recovery shares can unseal it.
+fn setup_hsm(config: &ServerConfig, core: &std::sync::Arc<Core>) -> Result<(), ServerError> {
+    use crate::core::auto_unseal::HsmSetup;
+    let Some(pkcs11) = &config.seal.pkcs11 else {
+        return Ok(());
+    };
+    let settings = pkcs11
+        .settings()
+        .map_err(|err| ServerError::Hsm(err.to_string()))?;
+    let hsm_sealed = core
+        .is_hsm_sealed()
+        .map_err(|err| ServerError::Hsm(err.to_string()))?;
+    match crate::seal::pkcs11::Hsm::open(&settings) {
+        Ok(hsm) => {
+            tracing::info!(key_label = %settings.key_label, "HSM opened (PKCS#11); auto-unseal on");
+            core.set_hsm(HsmSetup::Ready(std::sync::Arc::new(hsm)));
+            core.start_auto_unseal();
+            Ok(())
+        }
+        Err(err) if hsm_sealed && !err.is_configuration_error() => {
+            tracing::error!(error = %err, "the HSM cannot be used; starting sealed: submit recovery shares to sys/unseal to unseal this node");
+            core.set_hsm(HsmSetup::Unavailable(err.to_string()));
+            Ok(())
+        }
+        Err(err) => Err(ServerError::Hsm(err.to_string())),
+    }
 }
 
 type ListenerTask = tokio::task::JoinHandle<Result<(), ServerError>>;

@@ -99,6 +99,7 @@ pub fn node_config(me: &NodePlan, all: &[NodePlan], data_dir: &Path) -> ServerCo
         raft: Default::default(),
         max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
         audit: Default::default(),
+        seal: Default::default(),
         peers: all
             .iter()
             .map(|p| PeerConfig {

@@ -66,6 +66,8 @@ pub struct UnsealInput {
     pub key: Option<Zeroizing<String>>,
     /// Whether the attempt resets progress.
     pub reset: bool,
+    /// Vault's `migrate`: the shares also switch the cluster's seal (see `core::auto_unseal`).
+    pub migrate: bool,
 }
 
 /// An unseal attempt: the parsed input (or why it could not be parsed) and who sent it.
@@ -181,7 +183,11 @@ impl Core {
         let (result, key, reset) = match attempt.input {
             Ok(input) => {
                 let result = self
-                    .unseal(input.key.as_deref().map(String::as_str), input.reset)
+                    .unseal_migrating(
+                        input.key.as_deref().map(String::as_str),
+                        input.reset,
+                        input.migrate,
+                    )
                     .await;
                 (result, input.key, Some(input.reset))
             }

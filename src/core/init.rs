@@ -110,6 +110,8 @@ impl Core {
             key: KEYRING_PATH.to_string(),
             value: keyring_blob,
         });
+        // With an HSM, the unseal key is also stored wrapped by it (its shares are recovery shares).
+        txn.ops.extend(self.hsm_init_op(&unseal_key)?);
         match self.node.propose(txn).await?.outcome {
             TxnOutcome::Applied { .. } => {
                 tracing::info!(secret_shares, secret_threshold, "vault initialized");

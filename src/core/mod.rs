@@ -3,6 +3,7 @@
 //! engines by mount, and commits each request's audit record before its response is released.
 //!
 //! - [`init`]: `sys/init`; [`unseal`]: unseal, seal, seal status; [`status`]: health and leader.
+//! - [`auto_unseal`]: HSM (PKCS#11) auto-unseal.
 //! - [`ceremony`]: the share-holder ceremonies of an unsealed cluster, [`rekey`] and
 //!   [`generate_root`].
 //! - [`rotate`]: keyring and root-key rotation, key status; [`rewrap`]: re-encryption.
@@ -10,6 +11,7 @@
 
 pub mod audit_edge;
 pub mod audit_log;
+pub mod auto_unseal;
 mod background;
 pub mod ceremony;
 pub mod error;
@@ -73,6 +75,8 @@ pub struct Core {
     policies: policies::PolicyCache,
     /// This node's configured audit sinks (set once at startup), for `sys/audit`.
     audit_sinks: std::sync::OnceLock<Vec<crate::audit::sink::SinkHandle>>,
+    /// This node's HSM (`[seal.pkcs11]`), set once at startup; unset on a Shamir node.
+    hsm: std::sync::OnceLock<auto_unseal::HsmSetup>,
 }
 
 impl Core {
@@ -96,6 +100,7 @@ impl Core {
             unsafe_local_reads,
             policies: policies::PolicyCache::default(),
             audit_sinks: std::sync::OnceLock::new(),
+            hsm: std::sync::OnceLock::new(),
         });
         core.start_keyring_follower();
         core

@@ -77,6 +77,8 @@ struct Commit {
     /// The rekey's nonce, to clear exactly this rekey afterwards.
     nonce: String,
     response: Value,
+    /// On an HSM cluster, the write of the new unseal key wrapped by the HSM (else empty).
+    hsm_ops: Vec<Op>,
 }
 
 /// Vault's `backup` without PGP keys.
@@ -203,6 +205,7 @@ impl Core {
                     config_revision,
                     root_key_revision: root_key_record.mod_revision,
                     nonce: state.nonce.clone(),
+                    hsm_ops: self.hsm_rekey_op(&new_key)?.into_iter().collect(),
                 })
             }
         };
@@ -270,6 +273,7 @@ impl Core {
                 config_revision: state.config_revision,
                 root_key_revision: verification.root_key_revision,
                 nonce: state.nonce.clone(),
+                hsm_ops: self.hsm_rekey_op(&verification.key)?.into_iter().collect(),
             }
         };
         self.commit_rekey(request, request_id, commit).await
@@ -285,7 +289,7 @@ impl Core {
     ) -> Result<Outcome, CoreError> {
         let record = self.ceremony_record(request, request_id, Ok(Some(&commit.response)))?;
         let encoded_config = commit.config.encode();
-        let txn = Txn {
+        let mut txn = Txn {
             guards: vec![
                 Guard::ModRevision {
                     key: SEAL_CONFIG_PATH.to_string(),
@@ -308,6 +312,7 @@ impl Core {
             ],
             journal: vec![record],
         };
+        txn.ops.extend(commit.hsm_ops);
         let applied = match self.node.propose(txn).await {
             Ok(proposed) => Ok(matches!(proposed.outcome, TxnOutcome::Applied { .. })),
             // The outcome is unknown (leader lost, timeout): the new shares must not be lost if

@@ -21,7 +21,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Vault's seal-status object (also the answer to `sys/unseal`).
 #[derive(Debug, Clone, Serialize)]
 pub struct SealStatus {
-    /// Always `shamir`.
+    /// `shamir`, or `pkcs11` on an HSM-sealed cluster.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// Whether the cluster is initialized.
@@ -40,9 +40,9 @@ pub struct SealStatus {
     pub version: &'static str,
     /// Build date (not tracked).
     pub build_date: &'static str,
-    /// Seal migration in progress (never).
+    /// Whether this node's configured seal differs from the cluster's (`migrate` applies).
     pub migration: bool,
-    /// Whether this is a recovery seal (never, yet).
+    /// Whether this is a recovery seal (an HSM cluster: `t`/`n` count recovery shares).
     pub recovery_seal: bool,
     /// Always `raft`.
     pub storage_type: &'static str,
@@ -84,9 +84,10 @@ impl Core {
         let config = self.seal_config()?;
         let sealed = self.barrier.is_sealed();
         let cluster = if sealed { None } else { self.cluster_info() };
+        let (kind, recovery_seal) = self.seal_type(config.is_some())?;
         let progress = self.unseal_progress();
         Ok(SealStatus {
-            kind: "shamir",
+            kind,
             initialized: config.is_some(),
             sealed,
             t: config.as_ref().map_or(0, |c| c.secret_threshold),
@@ -99,8 +100,8 @@ impl Core {
             },
             version: VERSION,
             build_date: "",
-            migration: false,
-            recovery_seal: false,
+            migration: sealed && self.migration_pending()?,
+            recovery_seal,
             storage_type: "raft",
             cluster_name: cluster.as_ref().map(|c| c.cluster_name.clone()),
             cluster_id: cluster.map(|c| c.cluster_id),
@@ -109,6 +110,17 @@ impl Core {
 
     /// Submits one unseal key share (hex or base64), or resets progress.
     pub async fn unseal(&self, key: Option<&str>, reset: bool) -> Result<SealStatus, CoreError> {
+        self.unseal_migrating(key, reset, false).await
+    }
+
+    /// [`Core::unseal`] with Vault's `migrate`: at the threshold the shares also switch the
+    /// cluster's seal to this node's configured one (see [`super::auto_unseal`]).
+    pub async fn unseal_migrating(
+        &self,
+        key: Option<&str>,
+        reset: bool,
+        migrate: bool,
+    ) -> Result<SealStatus, CoreError> {
         if reset {
             if !self.barrier.is_sealed() {
                 return Err(CoreError::InvalidRequest("vault is unsealed".into()));
@@ -125,6 +137,9 @@ impl Core {
             return self.seal_status();
         }
         let config = self.seal_config_fresh().await?;
+        if migrate && !self.migration_pending()? {
+            return Err(super::auto_unseal::not_migrating());
+        }
         let unseal_key = self.unseal_progress().submit(&config, key)?;
         if let Some(unseal_key) = unseal_key {
             let root_key_blob = self
@@ -136,6 +151,9 @@ impl Core {
                 .get(KEYRING_PATH)?
                 .ok_or(CoreError::NotInitialized)?;
             let root_key = seal::unwrap_root_key(&unseal_key, &root_key_blob.value)?;
+            if migrate {
+                self.migrate_seal(&unseal_key).await?;
+            }
             self.barrier.unseal(&root_key, &keyring_blob.value)?;
             // Kept (wiped on seal) so `sys/rotate/root` can wrap a new root key without shares.
             self.barrier.hold_unseal_key(unseal_key);

@@ -14,10 +14,14 @@
 //! check of their own, so a share is accepted only if its verifier is in the config, duplicates
 //! are refused before combining, and the combined key is trusted only once it opens the root key.
 //!
+//! With an HSM ([`pkcs11`]) the unseal key is also stored wrapped by an AES key inside the HSM,
+//! so nodes unseal themselves; its shares become recovery shares.
+//!
 //! Limitation: the hazmat routines keep intermediate values in their own (unwiped) buffers;
 //! everything this module holds is wiped on drop.
 
 mod keys;
+pub mod pkcs11;
 mod shares;
 mod unseal;
 

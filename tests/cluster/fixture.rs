@@ -97,6 +97,8 @@ pub struct TestNode {
     config_path: PathBuf,
     log_path: PathBuf,
     child: Option<Child>,
+    /// Extra environment variables for the node's process.
+    env: Vec<(String, String)>,
 }
 
 impl TestNode {
@@ -149,6 +151,17 @@ impl TestCluster {
 
     /// Starts `count` nodes with the given Raft tuning.
     pub async fn start_with(count: usize, tuning: Tuning) -> TestCluster {
+        TestCluster::start_custom(count, tuning, "", &[]).await
+    }
+
+    /// Starts `count` nodes with `extra_toml` appended to every node's config file and `env`
+    /// set for every node's process.
+    pub async fn start_custom(
+        count: usize,
+        tuning: Tuning,
+        extra_toml: &str,
+        env: &[(&str, &str)],
+    ) -> TestCluster {
         let slot = Slot::acquire();
         let dir = tempfile::Builder::new()
             .prefix("strongroom-test-")
@@ -164,6 +177,10 @@ impl TestCluster {
                 config_path: dir.path().join(format!("node{id}.toml")),
                 log_path: dir.path().join(format!("node{id}.log")),
                 child: None,
+                env: env
+                    .iter()
+                    .map(|(key, value)| (key.to_string(), value.to_string()))
+                    .collect(),
             })
             .collect();
         let peers: String = nodes
@@ -177,7 +194,7 @@ impl TestCluster {
             .collect();
         for node in &nodes {
             let config = format!(
-                "node_id = {}\ndata_dir = \"{}\"\napi_addr = \"{}\"\ncluster_addr = \"{}\"\ngrpc_addr = \"{}\"\n\n[raft]\nsnapshot_logs_since_last = {}\nmax_in_snapshot_log_to_keep = {}\npurge_batch_size = {}\n\n{peers}",
+                "node_id = {}\ndata_dir = \"{}\"\napi_addr = \"{}\"\ncluster_addr = \"{}\"\ngrpc_addr = \"{}\"\n\n[raft]\nsnapshot_logs_since_last = {}\nmax_in_snapshot_log_to_keep = {}\npurge_batch_size = {}\n\n{peers}{extra_toml}",
                 node.id,
                 node.data_dir.display(),
                 node.api_addr,
@@ -223,6 +240,7 @@ impl TestCluster {
             .arg("--config")
             .arg(&node.config_path)
             .env("RUST_LOG", "info")
+            .envs(node.env.iter().map(|(key, value)| (key, value)))
             .stdout(Stdio::from(log.try_clone().expect("clone log handle")))
             .stderr(Stdio::from(log))
             .spawn()
@@ -250,6 +268,32 @@ impl TestCluster {
             .await;
             assert!(waited.success(), "node {} exited with {waited}", index + 1);
         }
+    }
+
+    /// Waits up to `timeout` for node `index`'s process to exit on its own; `None` if it is
+    /// still running (it is then left running).
+    pub async fn wait_exit(
+        &mut self,
+        index: usize,
+        timeout: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let child = self.nodes[index].child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.nodes[index].child = None;
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The config file of node `index`.
+    pub fn config_path(&self, index: usize) -> &std::path::Path {
+        &self.nodes[index].config_path
     }
 
     /// Waits until node `index` answers HTTP at all.

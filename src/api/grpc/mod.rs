@@ -187,6 +187,7 @@ impl pb::vault_server::Vault for VaultGrpc {
             input: Ok(UnsealInput {
                 key,
                 reset: unseal.reset,
+                migrate: false,
             }),
             remote_address,
         };

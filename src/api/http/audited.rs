@@ -31,6 +31,8 @@ struct UnsealRequest {
     key: Option<String>,
     #[serde(default)]
     reset: bool,
+    #[serde(default)]
+    migrate: bool,
 }
 
 /// Whether the request is an unseal attempt (`PUT`/`POST sys/unseal`).
@@ -66,6 +68,7 @@ pub(super) async fn unseal(
         .map(|parsed| UnsealInput {
             key: parsed.key.map(Zeroizing::new),
             reset: parsed.reset,
+            migrate: parsed.migrate,
         });
     let outcome = core
         .unseal_audited(UnsealAttempt {

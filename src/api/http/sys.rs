@@ -31,7 +31,16 @@ struct InitRequest {
     pgp_keys: Option<serde_json::Value>,
     #[serde(default)]
     root_token_pgp_key: Option<String>,
+    /// With an HSM seal: the recovery share parameters (see [`recovery`]).
+    #[serde(default)]
+    recovery_shares: Option<u32>,
+    #[serde(default)]
+    recovery_threshold: Option<u32>,
+    #[serde(default)]
+    recovery_pgp_keys: Option<serde_json::Value>,
 }
+
+mod recovery;
 
 fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let map = json_object(bytes)?;
@@ -120,7 +129,8 @@ async fn ceremony(
 }
 
 async fn init(core: &Core, body: &[u8]) -> Result<Response, ApiError> {
-    let request: InitRequest = parse(body)?;
+    let mut request: InitRequest = parse(body)?;
+    let hsm = recovery::apply_seal(&mut request, core.hsm_configured())?;
     if request
         .pgp_keys
         .as_ref()
@@ -148,7 +158,7 @@ async fn init(core: &Core, body: &[u8]) -> Result<Response, ApiError> {
         "keys_base64": keys_base64,
         "root_token": result.root_token.as_str(),
     });
-    Ok(Json(body).into_response())
+    Ok(Json(recovery::answer(body, hsm)).into_response())
 }
 
 /// Vault's `sys/health`: 200 active, 429 standby (unless `standbyok`), 503 sealed, 501 not
