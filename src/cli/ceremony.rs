@@ -12,6 +12,7 @@
 //! step. Shares are read from the argument, a hidden prompt, or stdin, and never logged.
 
 use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -55,6 +56,10 @@ pub struct RekeyArgs {
     /// Otherwise: submit a NEW share to the verification step.
     #[arg(long)]
     pub verify: bool,
+    /// With --init: encrypt each new share to its holder's OpenPGP public key (comma-separated
+    /// key files, armored or binary, one per new share, in order).
+    #[arg(long, value_delimiter = ',', value_name = "FILES", requires = "init")]
+    pub pgp_keys: Vec<PathBuf>,
     /// The operation's nonce (read from the status when omitted).
     #[arg(long)]
     pub nonce: Option<String>,
@@ -87,6 +92,10 @@ pub struct GenerateRootArgs {
     /// The one-time pad (with --init or --decode).
     #[arg(long)]
     pub otp: Option<String>,
+    /// With --init: encrypt the new root token to this OpenPGP public key file instead of an
+    /// OTP (`base64 -d | gpg -dq` on the encoded token gives the token).
+    #[arg(long, value_name = "FILE", requires = "init", conflicts_with = "otp")]
+    pub pgp_key: Option<PathBuf>,
     /// The attempt's nonce (read from the status when omitted).
     #[arg(long)]
     pub nonce: Option<String>,
@@ -98,11 +107,14 @@ pub struct GenerateRootArgs {
 /// Runs `operator rekey`.
 pub async fn rekey(client: &Client, a: RekeyArgs) -> anyhow::Result<ExitCode> {
     if a.init {
-        let body = json!({
+        let mut body = json!({
             "secret_shares": a.key_shares,
             "secret_threshold": a.key_threshold,
             "require_verification": a.verify,
         });
+        if !a.pgp_keys.is_empty() {
+            body["pgp_keys"] = json!(read_pgp_keys(&a.pgp_keys)?);
+        }
         let status = expect(
             client.put("sys/rekey/init", &body).await,
             "initializing rekey",
@@ -183,9 +195,10 @@ pub async fn generate_root(client: &Client, a: GenerateRootArgs) -> anyhow::Resu
         return Ok(ExitCode::SUCCESS);
     }
     if a.init {
-        let body = match &a.otp {
-            Some(otp) => json!({"otp": otp}),
-            None => json!({}),
+        let body = match (&a.otp, &a.pgp_key) {
+            (Some(otp), _) => json!({"otp": otp}),
+            (None, Some(path)) => json!({"pgp_key": read_pgp_keys(std::slice::from_ref(path))?[0]}),
+            (None, None) => json!({}),
         };
         let status = expect(
             client.put("sys/generate-root/attempt", &body).await,
@@ -231,6 +244,24 @@ pub async fn generate_root(client: &Client, a: GenerateRootArgs) -> anyhow::Resu
     )?;
     show(a.format, &resp, render_root_status(&resp));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads OpenPGP public key files (armored, binary, or already base64) into Vault's API form,
+/// the base64 of each binary key, checking each one first. `keybase:<user>` is refused.
+pub fn read_pgp_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+    paths
+        .iter()
+        .map(|path| {
+            anyhow::ensure!(
+                !path.to_string_lossy().starts_with("keybase:"),
+                "keybase users are not supported: give a public key file"
+            );
+            let key = crate::crypto::pgp::read_key_file(path)
+                .with_context(|| format!("cannot use PGP key file {}", path.display()))?;
+            key.to_base64()
+                .with_context(|| format!("cannot encode PGP key file {}", path.display()))
+        })
+        .collect()
 }
 
 /// One node of the cluster as `unseal --all` sees it.
@@ -496,16 +527,26 @@ pub fn render_rekey_status(status: &Value, verification: bool) -> String {
     kv_table(&out)
 }
 
-/// The new shares of a completed rekey, with Vault's reminder.
+/// The new shares of a completed rekey, with Vault's reminder (and, for PGP-encrypted shares,
+/// each holder key's fingerprint, as Vault prints them).
 pub fn render_rekey_keys(resp: &Value) -> String {
     let mut out = String::new();
     let keys = resp
         .get("keys_base64")
         .or_else(|| resp.get("keys"))
         .and_then(Value::as_array);
+    let fingerprints = resp.get("pgp_fingerprints").and_then(Value::as_array);
     let count = keys.map_or(0, Vec::len);
     for (i, key) in keys.into_iter().flatten().enumerate() {
-        out.push_str(&format!("Key {}: {}\n", i + 1, cell(key)));
+        match fingerprints.and_then(|f| f.get(i)) {
+            Some(fingerprint) => out.push_str(&format!(
+                "Key {} fingerprint: {}; value: {}\n",
+                i + 1,
+                cell(fingerprint),
+                cell(key)
+            )),
+            None => out.push_str(&format!("Key {}: {}\n", i + 1, cell(key))),
+        }
     }
     out.push_str(&format!(
         "\nOperation nonce: {}\n\n",
@@ -535,6 +576,7 @@ pub fn render_root_status(status: &Value) -> String {
             ("Started", "started"),
             ("Complete", "complete"),
             ("Encoded Token", "encoded_token"),
+            ("PGP Fingerprint", "pgp_fingerprint"),
             ("OTP", "otp"),
             ("OTP Length", "otp_length"),
         ],
@@ -596,6 +638,37 @@ mod tests {
         assert_eq!(row(&out, "Encoded Token"), Some("WEdB"), "{out}");
         assert_eq!(row(&out, "Progress"), Some("3/3"), "{out}");
         assert_eq!(row(&out, "OTP"), None, "an empty OTP is not shown: {out}");
+    }
+
+    #[test]
+    fn pgp_encrypted_rekey_keys_show_their_fingerprints() {
+        let resp = json!({"nonce": "n-1", "complete": true, "keys": ["aa", "bb"],
+            "keys_base64": ["qg==", "uw=="], "pgp_fingerprints": ["f1", "f2"]});
+        let out = render_rekey_keys(&resp);
+        assert!(
+            out.starts_with(
+                "Key 1 fingerprint: f1; value: qg==\nKey 2 fingerprint: f2; value: uw==\n"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn pgp_key_files_become_vaults_base64() {
+        let (secret, public_b64) = crate::crypto::pgp::test_keys::generate(true);
+        let armored = pgp::composed::SignedPublicKey::from(secret)
+            .to_armored_string(Default::default())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("holder.asc");
+        std::fs::write(&path, armored).unwrap();
+        assert_eq!(read_pgp_keys(&[path]).unwrap(), [public_b64]);
+        let missing = read_pgp_keys(&[dir.path().join("missing.asc")]).unwrap_err();
+        assert!(
+            format!("{missing:#}").contains("missing.asc"),
+            "{missing:#}"
+        );
+        assert!(read_pgp_keys(&[PathBuf::from("keybase:jeff")]).is_err());
     }
 
     /// The value of the table row whose key is `key`.

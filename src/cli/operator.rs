@@ -43,6 +43,14 @@ pub struct InitArgs {
     /// Number of shares needed to unseal.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..))]
     pub key_threshold: u8,
+    /// Encrypt each share to its holder's OpenPGP public key: comma-separated key files
+    /// (armored or binary), one per share, in order. Each printed share is then the base64 of
+    /// an OpenPGP message (`base64 -d | gpg -dq` gives the share to unseal with).
+    #[arg(long, value_delimiter = ',', value_name = "FILES")]
+    pub pgp_keys: Vec<std::path::PathBuf>,
+    /// Encrypt the initial root token to this OpenPGP public key file.
+    #[arg(long, value_name = "FILE")]
+    pub root_token_pgp_key: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -88,7 +96,21 @@ pub async fn run(conn: &ConnArgs, command: OperatorCommand) -> anyhow::Result<Ex
                 a.key_threshold,
                 a.key_shares
             );
-            let body = json!({"secret_shares": a.key_shares, "secret_threshold": a.key_threshold});
+            anyhow::ensure!(
+                a.pgp_keys.is_empty() || a.pgp_keys.len() == usize::from(a.key_shares),
+                "--pgp-keys names {} keys for {} shares: give one key per share",
+                a.pgp_keys.len(),
+                a.key_shares
+            );
+            let mut body =
+                json!({"secret_shares": a.key_shares, "secret_threshold": a.key_threshold});
+            if !a.pgp_keys.is_empty() {
+                body["pgp_keys"] = json!(super::ceremony::read_pgp_keys(&a.pgp_keys)?);
+            }
+            if let Some(path) = &a.root_token_pgp_key {
+                let key = super::ceremony::read_pgp_keys(std::slice::from_ref(path))?;
+                body["root_token_pgp_key"] = json!(key[0]);
+            }
             let resp = client
                 .put("sys/init", &body)
                 .await
@@ -322,6 +344,24 @@ mod tests {
         assert!(parse(&["init", "--key-shares", "0"]).is_err());
         assert!(parse(&["init", "--key-shares", "256"]).is_err());
         assert!(parse(&["init", "--format", "yaml"]).is_err());
+        match parse(&[
+            "init",
+            "--pgp-keys",
+            "a.asc,b.gpg",
+            "--root-token-pgp-key",
+            "r.asc",
+        ])
+        .expect("parse")
+        {
+            OperatorCommand::Init(a) => {
+                assert_eq!(a.pgp_keys, ["a.asc", "b.gpg"].map(std::path::PathBuf::from));
+                assert_eq!(
+                    a.root_token_pgp_key,
+                    Some(std::path::PathBuf::from("r.asc"))
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! exactly as long as a token (returned once, in the start response, with `otp_length`); an `otp`
 //! given by the client must have that length. The result is `encoded_token` (and the same value
 //! as `encoded_root_token`) = base64-raw-std(token XOR OTP); see [`crate::crypto::otp`].
-//! `pgp_key` is refused for now.
+//! With `pgp_key` instead (an attempt takes one or the other), `encoded_token` is the base64 of
+//! the OpenPGP message encrypting the token to that key, as Vault returns it (see
+//! [`super::pgp`]), and `pgp_fingerprint` names the key.
 
 use serde_json::Map;
 use serde_json::Value;
@@ -21,9 +23,11 @@ use super::ceremony::CeremonyRequest;
 use super::ceremony::Outcome;
 use super::ceremony::ShareSubmission;
 use super::now_secs;
+use super::pgp;
 use crate::auth::token;
 use crate::barrier::SEAL_CONFIG_PATH;
 use crate::crypto::otp;
+use crate::crypto::pgp::RecipientKey;
 use crate::crypto::random_id;
 use crate::seal;
 use crate::seal::UnsealProgress;
@@ -35,8 +39,26 @@ pub const ROOT_TOKEN_LEN: usize = 47;
 /// A root generation attempt in progress on this node.
 pub(super) struct GenerateRootState {
     nonce: String,
-    otp: Zeroizing<String>,
+    encoding: TokenEncoding,
     progress: UnsealProgress,
+}
+
+/// How the new root token is returned.
+enum TokenEncoding {
+    /// XORed with this one-time pad.
+    Otp(Zeroizing<String>),
+    /// Encrypted to this OpenPGP key.
+    Pgp(RecipientKey),
+}
+
+impl GenerateRootState {
+    /// The attempt's `pgp_fingerprint` (empty with an OTP).
+    fn fingerprint(&self) -> &str {
+        match &self.encoding {
+            TokenEncoding::Otp(_) => "",
+            TokenEncoding::Pgp(key) => key.fingerprint(),
+        }
+    }
 }
 
 impl Core {
@@ -60,21 +82,24 @@ impl Core {
                 "{name} must be a string"
             ))),
         };
-        let (given_otp, pgp_key) = (text("otp")?, text("pgp_key")?);
-        if !pgp_key.is_empty() {
+        let given_otp = text("otp")?;
+        let pgp_key = pgp::single_key(data.get("pgp_key"), "pgp_key")?;
+        if pgp_key.is_some() && !given_otp.is_empty() {
             return Err(CoreError::InvalidRequest(
-                "PGP-encrypted root tokens are not supported yet; start the attempt with an otp, or with neither and the server generates one".into(),
+                "only one of otp and pgp_key may be given".into(),
             ));
         }
-        let generated = given_otp.is_empty();
-        let otp = if generated {
-            otp::generate(ROOT_TOKEN_LEN)
+        let generated = given_otp.is_empty() && pgp_key.is_none();
+        let encoding = if let Some(key) = pgp_key {
+            TokenEncoding::Pgp(key)
+        } else if generated {
+            TokenEncoding::Otp(otp::generate(ROOT_TOKEN_LEN))
         } else if given_otp.len() != ROOT_TOKEN_LEN {
             return Err(CoreError::InvalidRequest(
                 "OTP string is wrong length".into(),
             ));
         } else {
-            Zeroizing::new(given_otp.to_string())
+            TokenEncoding::Otp(Zeroizing::new(given_otp.to_string()))
         };
         self.node.read_point().await?;
         let (config, _) = self.seal_config_revision()?;
@@ -84,14 +109,13 @@ impl Core {
                 "root generation already in progress".into(),
             ));
         }
-        let shown = if generated {
-            otp.to_string()
-        } else {
-            String::new()
+        let shown = match &encoding {
+            TokenEncoding::Otp(otp) if generated => otp.to_string(),
+            _ => String::new(),
         };
         *state = Some(GenerateRootState {
             nonce: random_id(),
-            otp,
+            encoding,
             progress: UnsealProgress::new(),
         });
         tracing::info!("root generation initialized");
@@ -116,7 +140,7 @@ impl Core {
             root_key: root_key_blob,
         } = self.share_submission(request).await?;
         let required = config.secret_threshold;
-        let otp = {
+        let (encoding, fingerprint) = {
             let mut guard = self.ceremonies.generate_root();
             let Some(state) = guard.as_mut() else {
                 return Err(CoreError::InvalidRequest(
@@ -135,6 +159,7 @@ impl Core {
                     state.progress.progress(),
                     required,
                     "",
+                    state.fingerprint(),
                 ))));
             };
             // Authenticate the quorum: the combined key must open the stored root key.
@@ -144,18 +169,28 @@ impl Core {
             let Some(state) = guard.take() else {
                 return Err(CoreError::Internal("root generation state vanished".into()));
             };
-            state.otp
+            let fingerprint = state.fingerprint().to_string();
+            (state.encoding, fingerprint)
         };
 
         let mut builder = self.new_txn();
         let root_token = token::generate_token();
-        let encoded = otp::encode(&root_token, &otp)
-            .map_err(|err| CoreError::Internal(format!("encoding the root token: {err}")))?;
+        let encoded = match &encoding {
+            TokenEncoding::Otp(pad) => otp::encode(&root_token, pad)
+                .map_err(|err| CoreError::Internal(format!("encoding the root token: {err}")))?,
+            TokenEncoding::Pgp(key) => pgp::encrypt_token(key, &root_token)?,
+        };
         let id_hash = hex::encode(self.barrier.mac("token", root_token.as_bytes())?);
         let entry = token::root_entry(id_hash, token::generate_accessor(), now_secs());
         token::store(&mut builder.view(token::VIEW_PREFIX), &entry)
             .map_err(|err| CoreError::Internal(err.to_string()))?;
-        let response = update_json(nonce, usize::from(required), required, &encoded);
+        let response = update_json(
+            nonce,
+            usize::from(required),
+            required,
+            &encoded,
+            &fingerprint,
+        );
         let record = self.ceremony_record(request, request_id, Ok(Some(&response)))?;
         let mut txn = builder.into_txn(vec![record])?;
         // The shares were checked against this configuration: a rekey committed meanwhile
@@ -186,14 +221,20 @@ fn attempt_json(state: Option<&GenerateRootState>, required: u8, otp: &str) -> V
         "complete": false,
         "encoded_token": "",
         "encoded_root_token": "",
-        "pgp_fingerprint": "",
+        "pgp_fingerprint": state.map_or("", GenerateRootState::fingerprint),
         "otp": otp,
         "otp_length": ROOT_TOKEN_LEN,
     })
 }
 
 /// Vault's answer to `sys/generate-root/update` (`complete` once progress reaches `required`).
-fn update_json(nonce: &str, progress: usize, required: u8, encoded: &str) -> Value {
+fn update_json(
+    nonce: &str,
+    progress: usize,
+    required: u8,
+    encoded: &str,
+    fingerprint: &str,
+) -> Value {
     json!({
         "nonce": nonce,
         "started": true,
@@ -202,7 +243,7 @@ fn update_json(nonce: &str, progress: usize, required: u8, encoded: &str) -> Val
         "complete": progress >= usize::from(required),
         "encoded_token": encoded,
         "encoded_root_token": encoded,
-        "pgp_fingerprint": "",
+        "pgp_fingerprint": fingerprint,
         "otp": "",
         "otp_length": 0,
     })
@@ -227,7 +268,7 @@ mod tests {
         assert_eq!(idle["required"], 3);
         let state = GenerateRootState {
             nonce: "n-1".into(),
-            otp: Zeroizing::new("x".repeat(ROOT_TOKEN_LEN)),
+            encoding: TokenEncoding::Otp(Zeroizing::new("x".repeat(ROOT_TOKEN_LEN))),
             progress: UnsealProgress::new(),
         };
         let started = attempt_json(Some(&state), 3, "");
@@ -236,14 +277,31 @@ mod tests {
             started["otp"], "",
             "the OTP is never shown after the start response"
         );
-        let partial = update_json("n-1", 1, 3, "");
+        assert_eq!(started["pgp_fingerprint"], "");
+        let partial = update_json("n-1", 1, 3, "", "");
         assert_eq!(
             (partial["complete"].clone(), partial["progress"].clone()),
             (json!(false), json!(1))
         );
-        let done = update_json("n-1", 3, 3, "abc");
+        let done = update_json("n-1", 3, 3, "abc", "f1");
         assert_eq!(done["complete"], true);
         assert_eq!(done["encoded_token"], "abc");
         assert_eq!(done["encoded_root_token"], "abc");
+        assert_eq!(done["pgp_fingerprint"], "f1");
+    }
+
+    #[test]
+    fn a_pgp_attempt_names_its_key() {
+        let (_, public) = crate::crypto::pgp::test_keys::generate(true);
+        let key = RecipientKey::parse(&public).unwrap();
+        let fingerprint = key.fingerprint().to_string();
+        let state = GenerateRootState {
+            nonce: "n-1".into(),
+            encoding: TokenEncoding::Pgp(key),
+            progress: UnsealProgress::new(),
+        };
+        let started = attempt_json(Some(&state), 2, "");
+        assert_eq!(started["pgp_fingerprint"], json!(fingerprint));
+        assert_eq!(started["otp"], "");
     }
 }

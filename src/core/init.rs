@@ -1,7 +1,8 @@
 //! `sys/init`: creates a cluster's key hierarchy once, on any node: the unseal key (split into
 //! shares), the root key, the keyring, the root token, the initial mount table and the cluster
 //! identity, written in one guarded transaction. The shares and the root token are returned once
-//! and exist nowhere else; the node stays sealed, as in Vault.
+//! and exist nowhere else; the node stays sealed, as in Vault. With holders' PGP keys they are
+//! returned only encrypted (see [`super::pgp`]).
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use crate::barrier::Barrier;
 use crate::barrier::KEYRING_PATH;
 use crate::barrier::ROOT_KEY_PATH;
 use crate::barrier::SEAL_CONFIG_PATH;
+use crate::crypto::pgp::RecipientKey;
 use crate::seal;
 use crate::seal::RootKey;
 use crate::seal::Share;
@@ -45,6 +47,21 @@ pub struct InitResult {
     pub shares: Vec<Share>,
     /// The initial root token.
     pub root_token: Zeroizing<String>,
+    /// With `pgp_keys`: each share's hex encrypted to the holder key at its position (binary
+    /// OpenPGP messages, in share order). Only these may be returned then.
+    pub encrypted_shares: Option<Vec<Vec<u8>>>,
+    /// With `root_token_pgp_key`: the root token encrypted to it, base64. Only this may be
+    /// returned then.
+    pub encrypted_root_token: Option<String>,
+}
+
+/// The holders' public keys given to `sys/init`, already checked (see [`super::pgp`]).
+#[derive(Debug, Default)]
+pub struct InitPgpKeys {
+    /// One key per share (`pgp_keys`).
+    pub shares: Option<Vec<RecipientKey>>,
+    /// The root token's key (`root_token_pgp_key`).
+    pub root_token: Option<RecipientKey>,
 }
 
 impl Core {
@@ -59,7 +76,24 @@ impl Core {
         secret_shares: u32,
         secret_threshold: u32,
     ) -> Result<InitResult, CoreError> {
+        self.initialize_with_pgp(secret_shares, secret_threshold, &InitPgpKeys::default())
+            .await
+    }
+
+    /// [`Core::initialize`], encrypting the shares and the root token to the holders' keys
+    /// before anything is written (a failure leaves the cluster uninitialized).
+    pub async fn initialize_with_pgp(
+        &self,
+        secret_shares: u32,
+        secret_threshold: u32,
+        pgp_keys: &InitPgpKeys,
+    ) -> Result<InitResult, CoreError> {
         let (unseal_key, shares, seal_config) = seal::generate(secret_shares, secret_threshold)?;
+        let encrypted_shares = pgp_keys
+            .shares
+            .as_deref()
+            .map(|keys| super::pgp::encrypt_shares(keys, &shares))
+            .transpose()?;
         self.node.read_point().await?;
         if self.is_initialized()? {
             return Err(CoreError::AlreadyInitialized);
@@ -81,6 +115,11 @@ impl Core {
         };
         builder.put(CLUSTER_INFO_KEY, codec::encode(&cluster));
         let root_token = token::generate_token();
+        let encrypted_root_token = pgp_keys
+            .root_token
+            .as_ref()
+            .map(|key| super::pgp::encrypt_token(key, &root_token))
+            .transpose()?;
         let id_hash = hex::encode(barrier.mac("token", root_token.as_bytes())?);
         let entry = token::root_entry(id_hash, token::generate_accessor(), now_secs());
         token::store(&mut builder.view(token::VIEW_PREFIX), &entry)
@@ -115,7 +154,12 @@ impl Core {
         match self.node.propose(txn).await?.outcome {
             TxnOutcome::Applied { .. } => {
                 tracing::info!(secret_shares, secret_threshold, "vault initialized");
-                Ok(InitResult { shares, root_token })
+                Ok(InitResult {
+                    shares,
+                    root_token,
+                    encrypted_shares,
+                    encrypted_root_token,
+                })
             }
             TxnOutcome::GuardFailed { .. } => Err(CoreError::AlreadyInitialized),
         }

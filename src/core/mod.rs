@@ -19,6 +19,7 @@ pub mod generate_root;
 pub mod init;
 pub mod mounts;
 mod mounts_api;
+pub mod pgp;
 pub mod policies;
 pub mod rekey;
 pub mod request;

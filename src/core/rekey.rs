@@ -7,7 +7,9 @@
 //! With `require_verification`, the new shares are returned first and nothing is written until a
 //! threshold of them is submitted to `sys/rekey/verify`: the old shares keep working until the
 //! new ones are proven. Without it, the new shares are returned only once the commit succeeded.
-//! `backup` (Vault's stored copy of PGP-encrypted shares) and PGP keys are refused.
+//! With `pgp_keys` (one holder key per new share, checked at `sys/rekey/init`) the new shares
+//! are returned only encrypted, as Vault does (see [`super::pgp`]); `backup` (Vault's stored
+//! copy of the encrypted shares) is refused.
 //!
 //! Progress lives in this node's memory (see [`super::ceremony`]). The rekey is bound to the seal
 //! configuration it started under: if another rekey commits meanwhile, this one is cancelled.
@@ -27,8 +29,10 @@ use super::ceremony::Outcome;
 use super::ceremony::ShareSubmission;
 use super::ceremony::key_field;
 use super::ceremony::nonce_field;
+use super::pgp;
 use crate::barrier::ROOT_KEY_PATH;
 use crate::barrier::SEAL_CONFIG_PATH;
+use crate::crypto::pgp::RecipientKey;
 use crate::crypto::random_id;
 use crate::seal;
 use crate::seal::SealConfig;
@@ -47,6 +51,8 @@ pub(super) struct RekeyState {
     config_revision: u64,
     /// Old shares submitted so far.
     progress: UnsealProgress,
+    /// The new shares' holders' keys, one per share (`pgp_keys`).
+    pgp_keys: Option<Vec<RecipientKey>>,
     /// Set once the old quorum was reached with `require_verification`.
     verification: Option<Verification>,
 }
@@ -85,6 +91,9 @@ struct Commit {
 const BACKUP_REFUSED: &str =
     "cannot request a backup of the new keys without providing PGP keys for encryption";
 
+/// `backup` with PGP keys: Vault stores the encrypted shares; this server does not.
+const BACKUP_UNSUPPORTED: &str = "backup of the PGP-encrypted new keys is not supported: keep the returned encrypted keys instead";
+
 impl Core {
     /// `GET sys/rekey/init`.
     pub(super) async fn rekey_status(&self) -> Result<Value, CoreError> {
@@ -96,23 +105,24 @@ impl Core {
         ))
     }
 
-    /// `PUT sys/rekey/init {secret_shares, secret_threshold, require_verification}`.
+    /// `PUT sys/rekey/init {secret_shares, secret_threshold, require_verification, pgp_keys}`.
     pub(super) async fn rekey_init(&self, data: &Map<String, Value>) -> Result<Value, CoreError> {
-        if data
-            .get("pgp_keys")
-            .is_some_and(|keys| !keys.is_null() && keys.as_array().is_none_or(|a| !a.is_empty()))
-        {
-            return Err(CoreError::InvalidRequest(
-                "PGP-encrypted shares are not supported yet".into(),
-            ));
-        }
-        if flag(data, "backup")? {
-            return Err(CoreError::InvalidRequest(BACKUP_REFUSED.into()));
-        }
+        let backup = flag(data, "backup")?;
         let require_verification = flag(data, "require_verification")?;
         let shares = number(data, "secret_shares")?;
         let threshold = number(data, "secret_threshold")?;
         let (shares, threshold) = seal::check_parameters(shares, threshold)?;
+        let pgp_keys = pgp::key_list(data.get("pgp_keys"), "pgp_keys", shares.into())?;
+        if backup {
+            return Err(CoreError::InvalidRequest(
+                if pgp_keys.is_some() {
+                    BACKUP_UNSUPPORTED
+                } else {
+                    BACKUP_REFUSED
+                }
+                .into(),
+            ));
+        }
         self.node.read_point().await?;
         let (config, config_revision) = self.seal_config_revision()?;
         let mut state = self.ceremonies.rekey();
@@ -128,12 +138,14 @@ impl Core {
             require_verification,
             config_revision,
             progress: UnsealProgress::new(),
+            pgp_keys,
             verification: None,
         });
         tracing::info!(
             secret_shares = shares,
             secret_threshold = threshold,
             require_verification,
+            pgp = state.as_ref().is_some_and(|s| s.pgp_keys.is_some()),
             "rekey initialized"
         );
         Ok(status_json(state.as_ref(), config.secret_threshold))
@@ -185,9 +197,11 @@ impl Core {
             let (new_key, new_shares, new_config) =
                 seal::generate(state.shares.into(), state.threshold.into())?;
             let root_key_blob = seal::wrap_root_key(&new_key, &root_key);
+            // Encrypted (with PGP keys) before anything is committed.
+            let fields = NewShares::new(&new_shares, state.pgp_keys.as_deref())?;
             if state.require_verification {
                 let verification_nonce = random_id();
-                let response = update_json(&state.nonce, &new_shares, Some(&verification_nonce));
+                let response = update_json(&state.nonce, &fields, Some(&verification_nonce));
                 state.verification = Some(Verification {
                     nonce: verification_nonce,
                     key: new_key,
@@ -199,7 +213,7 @@ impl Core {
                 Step::Reply(response)
             } else {
                 Step::Commit(Commit {
-                    response: update_json(&state.nonce, &new_shares, None),
+                    response: update_json(&state.nonce, &fields, None),
                     config: new_config,
                     root_key_blob,
                     config_revision,
@@ -399,7 +413,9 @@ fn status_json(state: Option<&RekeyState>, required: u8) -> Value {
         "n": state.map_or(0, |s| s.shares),
         "progress": state.map_or(0, |s| s.progress.progress()),
         "required": required,
-        "pgp_fingerprints": Value::Null,
+        "pgp_fingerprints": state
+            .and_then(|s| s.pgp_keys.as_deref())
+            .map_or(Value::Null, |keys| json!(pgp::fingerprints(keys))),
         "backup": false,
         "verification_required": state.is_some_and(|s| s.require_verification),
     });
@@ -409,14 +425,43 @@ fn status_json(state: Option<&RekeyState>, required: u8) -> Value {
     status
 }
 
+/// The new shares as a completed rekey returns them: plain, or encrypted to their holders' keys.
+struct NewShares {
+    keys: Vec<String>,
+    keys_base64: Vec<String>,
+    /// `pgp_fingerprints` (null without PGP keys).
+    fingerprints: Value,
+}
+
+impl NewShares {
+    fn new(shares: &[Share], pgp_keys: Option<&[RecipientKey]>) -> Result<NewShares, CoreError> {
+        Ok(match pgp_keys {
+            Some(keys) => {
+                let (keys_hex, keys_base64) =
+                    pgp::share_fields(&pgp::encrypt_shares(keys, shares)?);
+                NewShares {
+                    keys: keys_hex,
+                    keys_base64,
+                    fingerprints: json!(pgp::fingerprints(keys)),
+                }
+            }
+            None => NewShares {
+                keys: shares.iter().map(Share::to_hex).collect(),
+                keys_base64: shares.iter().map(Share::to_base64).collect(),
+                fingerprints: Value::Null,
+            },
+        })
+    }
+}
+
 /// Vault's rekey completion object with the new shares.
-fn update_json(nonce: &str, shares: &[Share], verification_nonce: Option<&str>) -> Value {
+fn update_json(nonce: &str, shares: &NewShares, verification_nonce: Option<&str>) -> Value {
     let mut body = json!({
         "nonce": nonce,
         "complete": true,
-        "keys": shares.iter().map(Share::to_hex).collect::<Vec<_>>(),
-        "keys_base64": shares.iter().map(Share::to_base64).collect::<Vec<_>>(),
-        "pgp_fingerprints": Value::Null,
+        "keys": shares.keys,
+        "keys_base64": shares.keys_base64,
+        "pgp_fingerprints": shares.fingerprints,
         "backup": false,
         "verification_required": verification_nonce.is_some(),
     });
@@ -474,6 +519,7 @@ mod tests {
             require_verification: true,
             config_revision: 1,
             progress: UnsealProgress::new(),
+            pgp_keys: None,
             verification: None,
         };
         let started = status_json(Some(&state), 3);
@@ -493,15 +539,57 @@ mod tests {
     #[test]
     fn completion_carries_both_encodings() {
         let (_, shares, _) = seal::generate(3, 2).unwrap();
-        let body = update_json("n-1", &shares, Some("v-1"));
+        let fields = NewShares::new(&shares, None).unwrap();
+        let body = update_json("n-1", &fields, Some("v-1"));
         assert_eq!(body["keys"][1], json!(shares[1].to_hex()));
         assert_eq!(body["keys_base64"][2], json!(shares[2].to_base64()));
         assert_eq!(body["verification_nonce"], "v-1");
         assert_eq!(body["complete"], true);
+        assert_eq!(body["pgp_fingerprints"], Value::Null);
         assert!(
-            update_json("n-1", &shares, None)
+            update_json("n-1", &fields, None)
                 .get("verification_nonce")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn pgp_keys_encrypt_the_new_shares() {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD;
+
+        use crate::crypto::pgp::test_keys;
+        let holders: Vec<_> = (0..2).map(|_| test_keys::generate(true)).collect();
+        let keys: Vec<_> = holders
+            .iter()
+            .map(|(_, public)| RecipientKey::parse(public).unwrap())
+            .collect();
+        let (_, shares, _) = seal::generate(2, 2).unwrap();
+        let fields = NewShares::new(&shares, Some(&keys)).unwrap();
+        let body = update_json("n-1", &fields, None);
+        assert_eq!(body["pgp_fingerprints"][1], json!(keys[1].fingerprint()));
+        for (index, (secret, _)) in holders.iter().enumerate() {
+            let b64 = body["keys_base64"][index].as_str().unwrap();
+            let message = STANDARD.decode(b64).unwrap();
+            assert_eq!(body["keys"][index], json!(hex::encode(&message)));
+            assert_eq!(
+                test_keys::decrypt(secret, &message),
+                shares[index].to_hex().into_bytes()
+            );
+        }
+        let state = RekeyState {
+            nonce: "n-1".into(),
+            shares: 2,
+            threshold: 2,
+            require_verification: false,
+            config_revision: 1,
+            progress: UnsealProgress::new(),
+            pgp_keys: Some(keys.clone()),
+            verification: None,
+        };
+        assert_eq!(
+            status_json(Some(&state), 3)["pgp_fingerprints"],
+            json!([keys[0].fingerprint(), keys[1].fingerprint()])
         );
     }
 }

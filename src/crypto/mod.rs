@@ -1,11 +1,12 @@
 //! Stateless cryptographic primitives shared by `barrier` and `seal`: randomness from the
-//! operating system, authenticated encryption ([`aead`]) and the generate-root OTP encoding
-//! ([`otp`]).
+//! operating system, authenticated encryption ([`aead`]), the generate-root OTP encoding
+//! ([`otp`]) and OpenPGP encryption to key holders ([`pgp`]).
 //!
 //! This module holds no key material of its own: callers pass keys in and own their lifetime.
 
 pub mod aead;
 pub mod otp;
+pub mod pgp;
 
 use rand::TryRng;
 use rand::rngs::SysRng;

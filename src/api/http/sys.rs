@@ -21,6 +21,8 @@ use crate::core::Core;
 use crate::core::ceremony::CeremonyOperation;
 use crate::core::ceremony::CeremonyRequest;
 use crate::core::ceremony::is_ceremony_path;
+use crate::core::init::InitPgpKeys;
+use crate::core::pgp;
 
 /// `sys/init` body.
 #[derive(Deserialize)]
@@ -30,7 +32,7 @@ struct InitRequest {
     #[serde(default)]
     pgp_keys: Option<serde_json::Value>,
     #[serde(default)]
-    root_token_pgp_key: Option<String>,
+    root_token_pgp_key: Option<serde_json::Value>,
     /// With an HSM seal: the recovery share parameters (see [`recovery`]).
     #[serde(default)]
     recovery_shares: Option<u32>,
@@ -131,32 +133,38 @@ async fn ceremony(
 async fn init(core: &Core, body: &[u8]) -> Result<Response, ApiError> {
     let mut request: InitRequest = parse(body)?;
     let hsm = recovery::apply_seal(&mut request, core.hsm_configured())?;
-    if request
-        .pgp_keys
-        .as_ref()
-        .is_some_and(|keys| !keys.is_null())
-        || request.root_token_pgp_key.is_some()
-    {
-        return Err(ApiError::BadRequest(
-            "PGP-encrypted shares are not supported yet".into(),
-        ));
-    }
     let (Some(shares), Some(threshold)) = (request.secret_shares, request.secret_threshold) else {
         return Err(ApiError::BadRequest(
             "secret_shares and secret_threshold are required".into(),
         ));
     };
-    let result = core.initialize(shares, threshold).await?;
-    let keys: Vec<String> = result.shares.iter().map(|share| share.to_hex()).collect();
-    let keys_base64: Vec<String> = result
-        .shares
-        .iter()
-        .map(|share| share.to_base64())
-        .collect();
+    // Every key is checked before anything is generated or written.
+    let pgp_keys = InitPgpKeys {
+        shares: pgp::key_list(request.pgp_keys.as_ref(), "pgp_keys", shares)?,
+        root_token: pgp::single_key(request.root_token_pgp_key.as_ref(), "root_token_pgp_key")?,
+    };
+    let result = core
+        .initialize_with_pgp(shares, threshold, &pgp_keys)
+        .await?;
+    let (keys, keys_base64) = match &result.encrypted_shares {
+        Some(messages) => pgp::share_fields(messages),
+        None => (
+            result.shares.iter().map(|share| share.to_hex()).collect(),
+            result
+                .shares
+                .iter()
+                .map(|share| share.to_base64())
+                .collect(),
+        ),
+    };
+    let root_token = match &result.encrypted_root_token {
+        Some(encrypted) => encrypted.as_str(),
+        None => result.root_token.as_str(),
+    };
     let body = json!({
         "keys": keys,
         "keys_base64": keys_base64,
-        "root_token": result.root_token.as_str(),
+        "root_token": root_token,
     });
     Ok(Json(recovery::answer(body, hsm)).into_response())
 }
