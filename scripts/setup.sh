@@ -6,12 +6,13 @@
 # etcd 3.4 (etcd-server) as the comparison baseline. The vaultrs compatibility test links the
 # system OpenSSL (libssl-dev, pkg-config); the fault-injection harness uses network namespaces,
 # iptables and faketime; the hvac suite runs in a Python virtualenv (python3-venv). HSM
-# auto-unseal is tested against SoftHSM2 (softhsm2: the PKCS#11 module and softhsm2-util).
+# auto-unseal is tested against SoftHSM2 (softhsm2: the PKCS#11 module and softhsm2-util), and
+# PGP-encrypted shares are decrypted in the hvac suite by GnuPG (gnupg).
 set -euo pipefail
 
 need=()
 for package in g++ libclang-dev protobuf-compiler libprotobuf-dev etcd-server libssl-dev \
-  pkg-config iproute2 iptables faketime python3-venv softhsm2; do
+  pkg-config iproute2 iptables faketime python3-venv softhsm2 gnupg; do
   dpkg -s "$package" >/dev/null 2>&1 || need+=("$package")
 done
 

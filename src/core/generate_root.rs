@@ -48,7 +48,7 @@ enum TokenEncoding {
     /// XORed with this one-time pad.
     Otp(Zeroizing<String>),
     /// Encrypted to this OpenPGP key.
-    Pgp(RecipientKey),
+    Pgp(Box<RecipientKey>),
 }
 
 impl GenerateRootState {
@@ -91,7 +91,7 @@ impl Core {
         }
         let generated = given_otp.is_empty() && pgp_key.is_none();
         let encoding = if let Some(key) = pgp_key {
-            TokenEncoding::Pgp(key)
+            TokenEncoding::Pgp(Box::new(key))
         } else if generated {
             TokenEncoding::Otp(otp::generate(ROOT_TOKEN_LEN))
         } else if given_otp.len() != ROOT_TOKEN_LEN {
@@ -297,7 +297,7 @@ mod tests {
         let fingerprint = key.fingerprint().to_string();
         let state = GenerateRootState {
             nonce: "n-1".into(),
-            encoding: TokenEncoding::Pgp(key),
+            encoding: TokenEncoding::Pgp(Box::new(key)),
             progress: UnsealProgress::new(),
         };
         let started = attempt_json(Some(&state), 2, "");

@@ -132,7 +132,7 @@ impl RecipientKey {
             }
         }
         .map_err(failed)?;
-        builder.to_vec(&mut rng).map_err(failed)
+        builder.to_vec(rng).map_err(failed)
     }
 
     /// The public key as binary OpenPGP, standard base64: Vault's API format (the CLI turns an
@@ -262,7 +262,7 @@ pub(crate) mod test_keys {
             .build()
             .unwrap();
         let secret = params
-            .generate(&mut rng)
+            .generate(rng)
             .unwrap()
             .sign(&mut rng, &Password::empty())
             .unwrap();

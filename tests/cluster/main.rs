@@ -5,8 +5,8 @@
 
 mod fixture;
 mod t100_rekey;
-mod t102_pkcs11;
 mod t101_pgp;
+mod t102_pkcs11;
 mod t105_rotate;
 mod t10_seal;
 mod t20_replication;

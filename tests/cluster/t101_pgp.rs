@@ -50,7 +50,7 @@ fn generate(encrypt: bool) -> (SignedSecretKey, String) {
         .subkeys(subkeys)
         .build()
         .expect("key params")
-        .generate(&mut rng)
+        .generate(rng)
         .expect("generate")
         .sign(&mut rng, &Password::empty())
         .expect("self-sign");
@@ -155,7 +155,11 @@ async fn pgp_encrypted_shares_and_root_tokens() {
         let mut shares = Vec::new();
         for (index, (secret, _)) in holders.iter().enumerate() {
             let raw = STANDARD.decode(&encrypted[index]).expect("base64");
-            assert_eq!(encrypted_hex[index], hex::encode(&raw), "keys is the message's hex");
+            assert_eq!(
+                encrypted_hex[index],
+                hex::encode(&raw),
+                "keys is the message's hex"
+            );
             let share = decrypt(secret, &encrypted[index]);
             assert!(
                 share.len() > 32 && share.chars().all(|c| c.is_ascii_hexdigit()),
@@ -176,7 +180,13 @@ async fn pgp_encrypted_shares_and_root_tokens() {
 
         // The encrypted form is not a share; the decrypted ones unseal every node.
         let (status, reply) = cluster
-            .call(2, "PUT", "sys/unseal", Some(json!({"key": encrypted[0]})), None)
+            .call(
+                2,
+                "PUT",
+                "sys/unseal",
+                Some(json!({"key": encrypted[0]})),
+                None,
+            )
             .await;
         assert_eq!(status, 400, "{reply}");
         cluster.keys = shares.clone();
@@ -187,24 +197,40 @@ async fn pgp_encrypted_shares_and_root_tokens() {
         }
         let leader = cluster.wait_leader().await;
         let (status, lookup) = cluster
-            .call(leader, "GET", "auth/token/lookup-self", None, Some(&root_token))
+            .call(
+                leader,
+                "GET",
+                "auth/token/lookup-self",
+                None,
+                Some(&root_token),
+            )
             .await;
         assert_eq!(status, 200, "{lookup}");
 
         // Rekey to 2/2 with PGP keys (a bad key first: 400, nothing started).
         let (status, reply) = cluster
-            .call(1, "PUT", "sys/rekey/init",
-                  Some(json!({"secret_shares": 2, "secret_threshold": 2,
-                              "pgp_keys": [publics[0], signing_only]})), None)
+            .call(
+                1,
+                "PUT",
+                "sys/rekey/init",
+                Some(json!({"secret_shares": 2, "secret_threshold": 2,
+                              "pgp_keys": [publics[0], signing_only]})),
+                None,
+            )
             .await;
         assert_eq!(status, 400, "{reply}");
         assert!(errors(&reply).contains("pgp_keys[1]"), "{reply}");
         let (_, idle) = cluster.call(1, "GET", "sys/rekey/init", None, None).await;
         assert_eq!(idle["started"], false, "{idle}");
         let (status, started) = cluster
-            .call(1, "PUT", "sys/rekey/init",
-                  Some(json!({"secret_shares": 2, "secret_threshold": 2,
-                              "pgp_keys": publics[..2]})), None)
+            .call(
+                1,
+                "PUT",
+                "sys/rekey/init",
+                Some(json!({"secret_shares": 2, "secret_threshold": 2,
+                              "pgp_keys": publics[..2]})),
+                None,
+            )
             .await;
         assert_eq!(status, 200, "{started}");
         assert_eq!(strings(&started["pgp_fingerprints"]).len(), 2, "{started}");
@@ -212,7 +238,13 @@ async fn pgp_encrypted_shares_and_root_tokens() {
         let mut done = Value::Null;
         for share in &shares[..2] {
             let (status, reply) = cluster
-                .call(1, "PUT", "sys/rekey/update", Some(json!({"key": share, "nonce": nonce})), None)
+                .call(
+                    1,
+                    "PUT",
+                    "sys/rekey/update",
+                    Some(json!({"key": share, "nonce": nonce})),
+                    None,
+                )
                 .await;
             assert_eq!(status, 200, "{reply}");
             done = reply;
@@ -235,7 +267,13 @@ async fn pgp_encrypted_shares_and_root_tokens() {
         let (status, _) = cluster.root(2, "PUT", "sys/seal", None).await;
         assert_eq!(status, 204);
         let (status, reply) = cluster
-            .call(2, "PUT", "sys/unseal", Some(json!({"key": shares[2]})), None)
+            .call(
+                2,
+                "PUT",
+                "sys/unseal",
+                Some(json!({"key": shares[2]})),
+                None,
+            )
             .await;
         assert_eq!(status, 400, "an old share after the rekey: {reply}");
         cluster.keys = new_shares.clone();
@@ -244,7 +282,13 @@ async fn pgp_encrypted_shares_and_root_tokens() {
 
         // Generate root with a PGP key: the new token comes back encrypted to it.
         let (status, attempt) = cluster
-            .call(0, "PUT", "sys/generate-root/attempt", Some(json!({"pgp_key": publics[2]})), None)
+            .call(
+                0,
+                "PUT",
+                "sys/generate-root/attempt",
+                Some(json!({"pgp_key": publics[2]})),
+                None,
+            )
             .await;
         assert_eq!(status, 200, "{attempt}");
         assert_eq!(attempt["otp"], "");
@@ -254,15 +298,23 @@ async fn pgp_encrypted_shares_and_root_tokens() {
         let mut last = Value::Null;
         for share in &new_shares {
             let (status, reply) = cluster
-                .call(0, "PUT", "sys/generate-root/update",
-                      Some(json!({"key": share, "nonce": nonce})), None)
+                .call(
+                    0,
+                    "PUT",
+                    "sys/generate-root/update",
+                    Some(json!({"key": share, "nonce": nonce})),
+                    None,
+                )
                 .await;
             assert_eq!(status, 200, "{reply}");
             last = reply;
         }
         assert_eq!(last["complete"], true, "{last}");
         assert_eq!(last["pgp_fingerprint"], fingerprint);
-        let token = decrypt(&holders[2].0, last["encoded_token"].as_str().expect("encoded"));
+        let token = decrypt(
+            &holders[2].0,
+            last["encoded_token"].as_str().expect("encoded"),
+        );
         assert_ne!(token, root_token);
         let (status, lookup) = cluster
             .call(1, "GET", "auth/token/lookup-self", None, Some(&token))

@@ -6,7 +6,7 @@
 //! recovery shares unseal it. A second test migrates a Shamir cluster to PKCS#11 and back with
 //! `migrate` on `sys/unseal`.
 //!
-//! Skipped (with a printed reason) when SoftHSM2 is not installed; `scripts/setup.sh` installs it.
+//! Needs SoftHSM2, which `scripts/setup.sh` installs: without it the tests fail and say so.
 
 use std::path::Path;
 use std::process::Command;
@@ -130,10 +130,10 @@ async fn read_secret(cluster: &TestCluster, index: usize) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hsm_cluster_unseals_itself_and_recovers_without_the_hsm() {
-    if !softhsm_available() {
-        println!("SKIPPED t102: softhsm2 is not installed (scripts/setup.sh installs it)");
-        return;
-    }
+    assert!(
+        softhsm_available(),
+        "softhsm2 is not installed: run scripts/setup.sh"
+    );
     bounded(Duration::from_secs(400), async {
         let hsm_dir = tempfile::tempdir().expect("hsm dir");
         let conf = make_hsm(hsm_dir.path());
@@ -370,12 +370,10 @@ async fn unseal_with_shares(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seal_migrates_from_shamir_to_pkcs11_and_back() {
-    if !softhsm_available() {
-        println!(
-            "SKIPPED t102 migration: softhsm2 is not installed (scripts/setup.sh installs it)"
-        );
-        return;
-    }
+    assert!(
+        softhsm_available(),
+        "softhsm2 is not installed: run scripts/setup.sh"
+    );
     bounded(Duration::from_secs(400), async {
         let hsm_dir = tempfile::tempdir().expect("hsm dir");
         let conf = make_hsm(hsm_dir.path());

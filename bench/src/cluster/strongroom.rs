@@ -84,6 +84,7 @@ impl Cluster {
                 raft: Default::default(),
                 peers: peers.clone(),
                 audit: Default::default(),
+                seal: Default::default(),
             };
             let config_path = node_dir.join("node.toml");
             std::fs::write(&config_path, config.to_toml())?;
