@@ -41,14 +41,19 @@ pub const KEYRING_PATH: &str = "core/keyring";
 /// Storage key of the last root-key rotation's upgrade record (the new root key wrapped by the
 /// previous one), which lets unsealed nodes follow a root rotation.
 pub const ROOT_UPGRADE_PATH: &str = "core/root-key-upgrade";
+/// Storage key of the unseal key itself, encrypted by the barrier like any value (Vault's
+/// `core/shamir-kek`): root-key rotation reads the current key there, so it works on every node
+/// after a rekey made on another one (whose held key is the old one).
+pub const UNSEAL_KEY_PATH: &str = "core/unseal-key";
 /// AAD of encrypted journal (audit) records; encrypting under it selects the journal key.
 pub const JOURNAL_AAD: &str = "core/journal";
 /// Keys whose values are not barrier ciphertext (plaintext or wrapped by seal keys).
-pub const RAW_KEYS: [&str; 4] = [
+pub const RAW_KEYS: [&str; 5] = [
     SEAL_CONFIG_PATH,
     ROOT_KEY_PATH,
     KEYRING_PATH,
     ROOT_UPGRADE_PATH,
+    crate::seal::pkcs11::HSM_UNSEAL_KEY_PATH,
 ];
 
 /// Length of the big-endian term that prefixes every encrypted value.

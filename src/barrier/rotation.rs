@@ -57,6 +57,9 @@ pub struct RootRotation {
     pub keyring_blob: Vec<u8>,
     /// The new root key under the previous one, for [`ROOT_UPGRADE_PATH`].
     pub upgrade_blob: Vec<u8>,
+    /// The unseal key that wraps the new root key, in its stored form for
+    /// [`super::UNSEAL_KEY_PATH`] (written back so clusters from before that path gain it).
+    pub unseal_key_value: Zeroizing<Vec<u8>>,
 }
 
 /// When an upgrade record was written (Unix seconds).
@@ -190,26 +193,33 @@ impl Barrier {
         Ok(keyring.retired(term)?.seal(&root))
     }
 
-    /// A new root key: the stored keyring re-wrapped under it, it wrapped by the held unseal key
-    /// (so the shares keep working), and the upgrade record. `stored_root_key` must still open with
-    /// the held unseal key to the root key this node holds.
+    /// A new root key: the stored keyring re-wrapped under it, it wrapped by the unseal key (so
+    /// the shares keep working), and the upgrade record. The unseal key is `stored_unseal_key`
+    /// (read from [`super::UNSEAL_KEY_PATH`]) when given, else the one this node holds since it
+    /// was unsealed; `stored_root_key` must open with it to the root key this node holds. A
+    /// stored key that passes becomes the held one.
     ///
     /// # Errors
     ///
-    /// [`BarrierError::UnsealKeyOutdated`] if this node's unseal key no longer matches the stored
-    /// root key (or it has none), [`BarrierError::Sealed`], or the stored keyring does not open.
+    /// [`BarrierError::UnsealKeyOutdated`] if the unseal key does not match the stored root key
+    /// (or there is none), [`BarrierError::Sealed`], or the stored keyring does not open.
     pub fn rotate_root(
         &self,
         stored_root_key: &[u8],
         stored_keyring: &[u8],
+        stored_unseal_key: Option<seal::UnsealKey>,
         now_secs: u64,
     ) -> Result<RootRotation, BarrierError> {
         let (keyring, old_root) = self.open_stored(stored_keyring)?;
-        let guard = self
+        let mut guard = self
             .unseal_key
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let unseal_key = guard.as_ref().ok_or(BarrierError::UnsealKeyOutdated)?;
+        let candidate = match &stored_unseal_key {
+            Some(key) => key,
+            None => guard.as_ref().ok_or(BarrierError::UnsealKeyOutdated)?,
+        };
+        let unseal_key = candidate;
         let stored_root = seal::unwrap_root_key(unseal_key, stored_root_key)
             .map_err(|_| BarrierError::UnsealKeyOutdated)?;
         if !bool::from(stored_root.as_bytes().ct_eq(&*old_root)) {
@@ -217,6 +227,10 @@ impl Barrier {
         }
         let new_root = RootKey::generate();
         let root_key_blob = seal::wrap_root_key(unseal_key, &new_root);
+        let unseal_key_value = unseal_key.to_barrier_value();
+        if let Some(stored) = stored_unseal_key {
+            *guard = Some(stored);
+        }
         drop(guard);
         let keyring_blob = keyring.seal(new_root.as_bytes());
         let mut upgrade_blob = now_secs.to_be_bytes().to_vec();
@@ -229,6 +243,7 @@ impl Barrier {
             root_key_blob,
             keyring_blob,
             upgrade_blob,
+            unseal_key_value,
         })
     }
 }
@@ -354,7 +369,7 @@ mod tests {
         let (store, a, b, root_blob) = cluster();
         let value = a.encrypt("k", b"v").unwrap();
         let rotation = a
-            .rotate_root(&root_blob, &store.keyring_blob(), 1_000)
+            .rotate_root(&root_blob, &store.keyring_blob(), None, 1_000)
             .unwrap();
         assert_eq!(upgrade_time(&rotation.upgrade_blob), Some(1_000));
         store.put_keyring(rotation.keyring_blob.clone());
@@ -369,22 +384,65 @@ mod tests {
         assert!(a.refresh().unwrap());
         // Rotating again needs the new stored root key; the old one is refused.
         assert!(matches!(
-            a.rotate_root(&root_blob, &store.keyring_blob(), 2_000),
+            a.rotate_root(&root_blob, &store.keyring_blob(), None, 2_000),
             Err(BarrierError::UnsealKeyOutdated)
         ));
-        a.rotate_root(&rotation.root_key_blob, &store.keyring_blob(), 2_000)
+        a.rotate_root(&rotation.root_key_blob, &store.keyring_blob(), None, 2_000)
             .unwrap();
         // b holds no unseal key.
         assert!(matches!(
-            b.rotate_root(&rotation.root_key_blob, &store.keyring_blob(), 2_000),
+            b.rotate_root(&rotation.root_key_blob, &store.keyring_blob(), None, 2_000),
             Err(BarrierError::UnsealKeyOutdated)
         ));
     }
 
     #[test]
+    fn the_stored_unseal_key_serves_a_node_whose_held_key_is_stale_or_absent() {
+        let (store, a, b, root_blob) = cluster();
+        // a's held key is the shares' key; the rotation hands it back in its stored form.
+        let first = a
+            .rotate_root(&root_blob, &store.keyring_blob(), None, 1_000)
+            .unwrap();
+        let stored = first.unseal_key_value.clone();
+        store.put_keyring(first.keyring_blob.clone());
+        *store.upgrade.lock().unwrap() = Some(first.upgrade_blob.clone());
+        assert!(b.refresh().unwrap());
+        // b holds no unseal key, but with the stored one it rotates, and then holds it.
+        let key = seal::UnsealKey::from_barrier_value(&stored).unwrap();
+        let second = b
+            .rotate_root(
+                &first.root_key_blob,
+                &store.keyring_blob(),
+                Some(key),
+                2_000,
+            )
+            .unwrap();
+        assert_eq!(*second.unseal_key_value, *stored);
+        store.put_keyring(second.keyring_blob.clone());
+        *store.upgrade.lock().unwrap() = Some(second.upgrade_blob.clone());
+        assert!(b.refresh().unwrap());
+        b.rotate_root(&second.root_key_blob, &store.keyring_blob(), None, 3_000)
+            .unwrap();
+        // A stored key that does not open the stored root key is refused, not used.
+        let (other, _, _) = seal::generate(3, 2).unwrap();
+        assert!(matches!(
+            b.rotate_root(
+                &second.root_key_blob,
+                &store.keyring_blob(),
+                Some(other),
+                3_000
+            ),
+            Err(BarrierError::UnsealKeyOutdated)
+        ));
+        assert!(seal::UnsealKey::from_barrier_value(b"short").is_none());
+    }
+
+    #[test]
     fn a_node_that_missed_the_upgrade_record_cannot_follow() {
         let (store, a, b, root_blob) = cluster();
-        let rotation = a.rotate_root(&root_blob, &store.keyring_blob(), 1).unwrap();
+        let rotation = a
+            .rotate_root(&root_blob, &store.keyring_blob(), None, 1)
+            .unwrap();
         store.put_keyring(rotation.keyring_blob);
         assert!(matches!(b.refresh(), Err(BarrierError::Decrypt)));
         assert_eq!(b.key_status().unwrap().term, 1, "b keeps what it had");
@@ -408,7 +466,7 @@ mod tests {
         let (store, a, _, root_blob) = cluster();
         a.seal();
         assert!(matches!(
-            a.rotate_root(&root_blob, &store.keyring_blob(), 1),
+            a.rotate_root(&root_blob, &store.keyring_blob(), None, 1),
             Err(BarrierError::Sealed)
         ));
         assert!(!a.refresh().unwrap());

@@ -27,6 +27,7 @@ use crate::barrier::Barrier;
 use crate::barrier::KEYRING_PATH;
 use crate::barrier::ROOT_KEY_PATH;
 use crate::barrier::SEAL_CONFIG_PATH;
+use crate::barrier::UNSEAL_KEY_PATH;
 use crate::crypto::pgp::RecipientKey;
 use crate::seal;
 use crate::seal::RootKey;
@@ -114,6 +115,7 @@ impl Core {
             cluster_name: format!("strongroom-cluster-{}", &crate::crypto::random_id()[..8]),
         };
         builder.put(CLUSTER_INFO_KEY, codec::encode(&cluster));
+        builder.put(UNSEAL_KEY_PATH, unseal_key.to_barrier_value().to_vec());
         let root_token = token::generate_token();
         let encrypted_root_token = pgp_keys
             .root_token

@@ -32,6 +32,7 @@ use super::ceremony::nonce_field;
 use super::pgp;
 use crate::barrier::ROOT_KEY_PATH;
 use crate::barrier::SEAL_CONFIG_PATH;
+use crate::barrier::UNSEAL_KEY_PATH;
 use crate::crypto::pgp::RecipientKey;
 use crate::crypto::random_id;
 use crate::seal;
@@ -85,6 +86,8 @@ struct Commit {
     response: Value,
     /// On an HSM cluster, the write of the new unseal key wrapped by the HSM (else empty).
     hsm_ops: Vec<Op>,
+    /// The new unseal key: stored in the barrier with the commit, and held by this node after.
+    new_key: UnsealKey,
 }
 
 /// Vault's `backup` without PGP keys.
@@ -220,6 +223,7 @@ impl Core {
                     root_key_revision: root_key_record.mod_revision,
                     nonce: state.nonce.clone(),
                     hsm_ops: self.hsm_rekey_op(&new_key)?.into_iter().collect(),
+                    new_key,
                 })
             }
         };
@@ -288,6 +292,7 @@ impl Core {
                 root_key_revision: verification.root_key_revision,
                 nonce: state.nonce.clone(),
                 hsm_ops: self.hsm_rekey_op(&verification.key)?.into_iter().collect(),
+                new_key: proven,
             }
         };
         self.commit_rekey(request, request_id, commit).await
@@ -303,6 +308,9 @@ impl Core {
     ) -> Result<Outcome, CoreError> {
         let record = self.ceremony_record(request, request_id, Ok(Some(&commit.response)))?;
         let encoded_config = commit.config.encode();
+        let unseal_key_value = self
+            .barrier
+            .encrypt(UNSEAL_KEY_PATH, &commit.new_key.to_barrier_value())?;
         let mut txn = Txn {
             guards: vec![
                 Guard::ModRevision {
@@ -322,6 +330,10 @@ impl Core {
                 Op::Put {
                     key: ROOT_KEY_PATH.to_string(),
                     value: commit.root_key_blob,
+                },
+                Op::Put {
+                    key: UNSEAL_KEY_PATH.to_string(),
+                    value: unseal_key_value,
                 },
             ],
             journal: vec![record],
@@ -348,6 +360,8 @@ impl Core {
         if !applied? {
             return Err(config_changed());
         }
+        // The other nodes keep their old held key (root rotation reads the stored one).
+        self.barrier.hold_unseal_key(commit.new_key);
         tracing::info!(
             secret_shares = commit.config.secret_shares,
             secret_threshold = commit.config.secret_threshold,

@@ -49,9 +49,11 @@ use crate::barrier::KEYRING_PATH;
 use crate::barrier::KeyringSource;
 use crate::barrier::ROOT_KEY_PATH;
 use crate::barrier::ROOT_UPGRADE_PATH;
+use crate::barrier::UNSEAL_KEY_PATH;
 use crate::logical::LogicalError;
 use crate::logical::Operation;
 use crate::logical::Response;
+use crate::seal::UnsealKey;
 
 /// Storage key of the automatic rotation configuration (barrier-encrypted JSON).
 pub const ROTATE_CONFIG_KEY: &str = "core/rotate-config";
@@ -294,13 +296,22 @@ impl Core {
             .ok_or(CoreError::NotInitialized)?;
         let stored = Self::stored_keyring(txn)?;
         let _ = txn.get_raw(ROOT_UPGRADE_PATH).map_err(LogicalError::from)?;
+        // The current unseal key as stored in the barrier (a rekey on another node changed it
+        // there); clusters initialized before that path use this node's held key.
+        let stored_unseal_key = match txn.get(UNSEAL_KEY_PATH).map_err(LogicalError::from)? {
+            Some(value) => Some(UnsealKey::from_barrier_value(&value).ok_or_else(|| {
+                CoreError::Internal(format!("{UNSEAL_KEY_PATH} does not hold a key"))
+            })?),
+            None => None,
+        };
         let rotation = self
             .barrier
-            .rotate_root(&stored_root, &stored, now_secs())
+            .rotate_root(&stored_root, &stored, stored_unseal_key, now_secs())
             .map_err(rotation_error)?;
         txn.put_raw(ROOT_KEY_PATH, rotation.root_key_blob);
         txn.put_raw(KEYRING_PATH, rotation.keyring_blob);
         txn.put_raw(ROOT_UPGRADE_PATH, rotation.upgrade_blob);
+        txn.put(UNSEAL_KEY_PATH, rotation.unseal_key_value.to_vec());
         tracing::info!("root key rotation staged");
         Ok(Response::no_content())
     }

@@ -24,6 +24,18 @@ impl UnsealKey {
         &self.0
     }
 
+    /// The key's bytes for storage inside the barrier at `core/unseal-key` (encrypted there like
+    /// any value, as Vault keeps its Shamir KEK), so any unsealed node can use the current key.
+    pub fn to_barrier_value(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.0.to_vec())
+    }
+
+    /// The key from [`UnsealKey::to_barrier_value`]'s bytes; `None` if they are not a key.
+    pub fn from_barrier_value(bytes: &[u8]) -> Option<Self> {
+        let bytes: &[u8; KEY_LEN] = bytes.try_into().ok()?;
+        Some(Self(Zeroizing::new(*bytes)))
+    }
+
     /// Whether both keys are the same, compared in constant time (rekey verification checks
     /// that the new shares recombine to the key it issued).
     pub fn ct_eq(&self, other: &UnsealKey) -> bool {

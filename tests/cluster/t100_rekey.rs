@@ -1,6 +1,7 @@
 //! Rekey and generate-root on a 3-node cluster: bad input is refused with no state change, a
 //! rekey from 5/3 to 7/4 with verification keeps the old shares valid until the new ones are
-//! proven, then the old shares open nothing on any node and the new ones unseal every node;
+//! proven, then the old shares open nothing on any node and the new ones unseal every node (after
+//! root-key rotations made on the two nodes that did not run the rekey);
 //! generate-root yields a working root token (decoded from the OTP exactly as Vault's CLI does).
 
 use std::time::Duration;
@@ -137,7 +138,7 @@ async fn rekey_with_verification_then_generate_root() {
         let (_, idle) = cluster.call(1, "GET", "sys/rekey/init", None, None).await;
         assert_eq!(idle["started"], false, "{idle}");
 
-        // Every node sees 7/4; seal them all.
+        // Every node sees 7/4.
         for index in 0..3 {
             let this = &cluster;
             wait_for("the new seal config", Duration::from_secs(20), || async move {
@@ -145,6 +146,16 @@ async fn rekey_with_verification_then_generate_root() {
                 (status["n"] == 7 && status["t"] == 4).then_some(())
             })
             .await;
+        }
+        // Root-key rotation on nodes 1 and 3, still unsealed with the old shares' key (the rekey
+        // ran on node 2): they use the current unseal key stored in the barrier, so the new root
+        // key is wrapped by the new shares' key (the unseals below prove it).
+        for index in [0, 2] {
+            let (status, reply) = cluster.root(index, "PUT", "sys/rotate/root", None).await;
+            assert_eq!(status, 204, "rotate/root on node {}: {reply}", index + 1);
+        }
+        // Seal them all.
+        for index in 0..3 {
             let (status, reply) = cluster.root(index, "PUT", "sys/seal", None).await;
             assert_eq!(status, 204, "seal node {}: {reply}", index + 1);
         }
