@@ -22,6 +22,7 @@ mod mounts_api;
 pub mod pgp;
 pub mod policies;
 pub mod rekey;
+mod rekey_backup;
 pub mod request;
 pub mod rewrap;
 pub mod rotate;

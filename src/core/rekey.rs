@@ -8,8 +8,8 @@
 //! threshold of them is submitted to `sys/rekey/verify`: the old shares keep working until the
 //! new ones are proven. Without it, the new shares are returned only once the commit succeeded.
 //! With `pgp_keys` (one holder key per new share, checked at `sys/rekey/init`) the new shares
-//! are returned only encrypted, as Vault does (see [`super::pgp`]); `backup` (Vault's stored
-//! copy of the encrypted shares) is refused.
+//! are returned only encrypted, as Vault does (see [`super::pgp`]); with `backup` too, they are
+//! also stored for `sys/rekey/backup` (see [`super::rekey_backup`]).
 //!
 //! Progress lives in this node's memory (see [`super::ceremony`]). The rekey is bound to the seal
 //! configuration it started under: if another rekey commits meanwhile, this one is cancelled.
@@ -30,6 +30,8 @@ use super::ceremony::ShareSubmission;
 use super::ceremony::key_field;
 use super::ceremony::nonce_field;
 use super::pgp;
+use super::rekey_backup;
+use super::rekey_backup::REKEY_BACKUP_PATH;
 use crate::barrier::ROOT_KEY_PATH;
 use crate::barrier::SEAL_CONFIG_PATH;
 use crate::barrier::UNSEAL_KEY_PATH;
@@ -54,6 +56,8 @@ pub(super) struct RekeyState {
     progress: UnsealProgress,
     /// The new shares' holders' keys, one per share (`pgp_keys`).
     pgp_keys: Option<Vec<RecipientKey>>,
+    /// Store the encrypted new shares for `sys/rekey/backup` (only with `pgp_keys`).
+    backup: bool,
     /// Set once the old quorum was reached with `require_verification`.
     verification: Option<Verification>,
 }
@@ -67,6 +71,8 @@ struct Verification {
     root_key_revision: u64,
     /// New shares submitted so far.
     progress: UnsealProgress,
+    /// The backup to store with the commit (`backup`), else `None`.
+    backup: Option<Value>,
 }
 
 /// What one `sys/rekey/update` or `sys/rekey/verify` decided under the lock.
@@ -88,14 +94,13 @@ struct Commit {
     hsm_ops: Vec<Op>,
     /// The new unseal key: stored in the barrier with the commit, and held by this node after.
     new_key: UnsealKey,
+    /// The encrypted shares to store for `sys/rekey/backup`; `None` deletes an older backup.
+    backup: Option<Value>,
 }
 
 /// Vault's `backup` without PGP keys.
 const BACKUP_REFUSED: &str =
     "cannot request a backup of the new keys without providing PGP keys for encryption";
-
-/// `backup` with PGP keys: Vault stores the encrypted shares; this server does not.
-const BACKUP_UNSUPPORTED: &str = "backup of the PGP-encrypted new keys is not supported: keep the returned encrypted keys instead";
 
 impl Core {
     /// `GET sys/rekey/init`.
@@ -116,15 +121,8 @@ impl Core {
         let threshold = number(data, "secret_threshold")?;
         let (shares, threshold) = seal::check_parameters(shares, threshold)?;
         let pgp_keys = pgp::key_list(data.get("pgp_keys"), "pgp_keys", shares.into())?;
-        if backup {
-            return Err(CoreError::InvalidRequest(
-                if pgp_keys.is_some() {
-                    BACKUP_UNSUPPORTED
-                } else {
-                    BACKUP_REFUSED
-                }
-                .into(),
-            ));
+        if backup && pgp_keys.is_none() {
+            return Err(CoreError::InvalidRequest(BACKUP_REFUSED.into()));
         }
         self.node.read_point().await?;
         let (config, config_revision) = self.seal_config_revision()?;
@@ -142,6 +140,7 @@ impl Core {
             config_revision,
             progress: UnsealProgress::new(),
             pgp_keys,
+            backup,
             verification: None,
         });
         tracing::info!(
@@ -201,7 +200,8 @@ impl Core {
                 seal::generate(state.shares.into(), state.threshold.into())?;
             let root_key_blob = seal::wrap_root_key(&new_key, &root_key);
             // Encrypted (with PGP keys) before anything is committed.
-            let fields = NewShares::new(&new_shares, state.pgp_keys.as_deref())?;
+            let fields = NewShares::new(&new_shares, state.pgp_keys.as_deref(), state.backup)?;
+            let backup = fields.backup_record(&state.nonce);
             if state.require_verification {
                 let verification_nonce = random_id();
                 let response = update_json(&state.nonce, &fields, Some(&verification_nonce));
@@ -212,6 +212,7 @@ impl Core {
                     root_key_blob,
                     root_key_revision: root_key_record.mod_revision,
                     progress: UnsealProgress::new(),
+                    backup,
                 });
                 Step::Reply(response)
             } else {
@@ -224,6 +225,7 @@ impl Core {
                     nonce: state.nonce.clone(),
                     hsm_ops: self.hsm_rekey_op(&new_key)?.into_iter().collect(),
                     new_key,
+                    backup,
                 })
             }
         };
@@ -293,6 +295,7 @@ impl Core {
                 nonce: state.nonce.clone(),
                 hsm_ops: self.hsm_rekey_op(&verification.key)?.into_iter().collect(),
                 new_key: proven,
+                backup: verification.backup.take(),
             }
         };
         self.commit_rekey(request, request_id, commit).await
@@ -339,6 +342,17 @@ impl Core {
             journal: vec![record],
         };
         txn.ops.extend(commit.hsm_ops);
+        txn.ops.push(match &commit.backup {
+            Some(backup) => Op::Put {
+                key: REKEY_BACKUP_PATH.to_string(),
+                value: self
+                    .barrier
+                    .encrypt(REKEY_BACKUP_PATH, backup.to_string().as_bytes())?,
+            },
+            None => Op::Delete {
+                key: REKEY_BACKUP_PATH.to_string(),
+            },
+        });
         let applied = match self.node.propose(txn).await {
             Ok(proposed) => Ok(matches!(proposed.outcome, TxnOutcome::Applied { .. })),
             // The outcome is unknown (leader lost, timeout): the new shares must not be lost if
@@ -430,7 +444,7 @@ fn status_json(state: Option<&RekeyState>, required: u8) -> Value {
         "pgp_fingerprints": state
             .and_then(|s| s.pgp_keys.as_deref())
             .map_or(Value::Null, |keys| json!(pgp::fingerprints(keys))),
-        "backup": false,
+        "backup": state.is_some_and(|s| s.backup),
         "verification_required": state.is_some_and(|s| s.require_verification),
     });
     if let Some(verification) = state.and_then(|s| s.verification.as_ref()) {
@@ -443,12 +457,18 @@ fn status_json(state: Option<&RekeyState>, required: u8) -> Value {
 struct NewShares {
     keys: Vec<String>,
     keys_base64: Vec<String>,
-    /// `pgp_fingerprints` (null without PGP keys).
-    fingerprints: Value,
+    /// The holders' key fingerprints, one per share (`None` without PGP keys).
+    fingerprints: Option<Vec<String>>,
+    /// Whether the (encrypted) shares are also stored for `sys/rekey/backup`.
+    backup: bool,
 }
 
 impl NewShares {
-    fn new(shares: &[Share], pgp_keys: Option<&[RecipientKey]>) -> Result<NewShares, CoreError> {
+    fn new(
+        shares: &[Share],
+        pgp_keys: Option<&[RecipientKey]>,
+        backup: bool,
+    ) -> Result<NewShares, CoreError> {
         Ok(match pgp_keys {
             Some(keys) => {
                 let (keys_hex, keys_base64) =
@@ -456,15 +476,29 @@ impl NewShares {
                 NewShares {
                     keys: keys_hex,
                     keys_base64,
-                    fingerprints: json!(pgp::fingerprints(keys)),
+                    fingerprints: Some(pgp::fingerprints(keys)),
+                    backup,
                 }
             }
+            // Plain shares are never stored (`backup` without PGP keys is refused at init).
             None => NewShares {
                 keys: shares.iter().map(Share::to_hex).collect(),
                 keys_base64: shares.iter().map(Share::to_base64).collect(),
-                fingerprints: Value::Null,
+                fingerprints: None,
+                backup: false,
             },
         })
+    }
+
+    /// The record `sys/rekey/backup` returns, when these shares are to be backed up.
+    fn backup_record(&self, nonce: &str) -> Option<Value> {
+        let fingerprints = self.fingerprints.as_deref().filter(|_| self.backup)?;
+        Some(rekey_backup::backup_record(
+            nonce,
+            fingerprints,
+            &self.keys,
+            &self.keys_base64,
+        ))
     }
 }
 
@@ -476,7 +510,7 @@ fn update_json(nonce: &str, shares: &NewShares, verification_nonce: Option<&str>
         "keys": shares.keys,
         "keys_base64": shares.keys_base64,
         "pgp_fingerprints": shares.fingerprints,
-        "backup": false,
+        "backup": shares.backup,
         "verification_required": verification_nonce.is_some(),
     });
     if let Some(nonce) = verification_nonce {
@@ -534,6 +568,7 @@ mod tests {
             config_revision: 1,
             progress: UnsealProgress::new(),
             pgp_keys: None,
+            backup: false,
             verification: None,
         };
         let started = status_json(Some(&state), 3);
@@ -553,13 +588,18 @@ mod tests {
     #[test]
     fn completion_carries_both_encodings() {
         let (_, shares, _) = seal::generate(3, 2).unwrap();
-        let fields = NewShares::new(&shares, None).unwrap();
+        let fields = NewShares::new(&shares, None, false).unwrap();
         let body = update_json("n-1", &fields, Some("v-1"));
         assert_eq!(body["keys"][1], json!(shares[1].to_hex()));
         assert_eq!(body["keys_base64"][2], json!(shares[2].to_base64()));
         assert_eq!(body["verification_nonce"], "v-1");
         assert_eq!(body["complete"], true);
         assert_eq!(body["pgp_fingerprints"], Value::Null);
+        assert_eq!(body["backup"], false);
+        assert!(
+            fields.backup_record("n-1").is_none(),
+            "plain shares are never stored"
+        );
         assert!(
             update_json("n-1", &fields, None)
                 .get("verification_nonce")
@@ -579,7 +619,7 @@ mod tests {
             .map(|(_, public)| RecipientKey::parse(public).unwrap())
             .collect();
         let (_, shares, _) = seal::generate(2, 2).unwrap();
-        let fields = NewShares::new(&shares, Some(&keys)).unwrap();
+        let fields = NewShares::new(&shares, Some(&keys), true).unwrap();
         let body = update_json("n-1", &fields, None);
         assert_eq!(body["pgp_fingerprints"][1], json!(keys[1].fingerprint()));
         for (index, (secret, _)) in holders.iter().enumerate() {
@@ -599,11 +639,26 @@ mod tests {
             config_revision: 1,
             progress: UnsealProgress::new(),
             pgp_keys: Some(keys.clone()),
+            backup: true,
             verification: None,
         };
         assert_eq!(
             status_json(Some(&state), 3)["pgp_fingerprints"],
             json!([keys[0].fingerprint(), keys[1].fingerprint()])
         );
+        assert_eq!(status_json(Some(&state), 3)["backup"], true);
+        assert_eq!(body["backup"], true);
+        let backup = fields.backup_record("n-1").unwrap();
+        assert_eq!(backup["nonce"], "n-1");
+        for (index, key) in keys.iter().enumerate() {
+            assert_eq!(
+                backup["keys"][key.fingerprint()],
+                json!([body["keys"][index]])
+            );
+            assert_eq!(
+                backup["keys_base64"][key.fingerprint()],
+                json!([body["keys_base64"][index]])
+            );
+        }
     }
 }

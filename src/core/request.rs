@@ -109,6 +109,7 @@ pub(super) fn needs_sudo(path: &str) -> bool {
         || path == "sys/rotate/keyring"
         || path == "sys/rotate/root"
         || path == "sys/rotate/retire"
+        || path == "sys/rekey/backup"
         || path == "sys/rotate/rewrap"
         || path.starts_with("sys/auth/")
         || path == "auth/token/revoke-orphan"

@@ -101,6 +101,9 @@ impl Core {
         if let Some(result) = self.rotate_api(request, txn) {
             return result;
         }
+        if let Some(result) = self.rekey_backup_api(request, txn) {
+            return result;
+        }
         match (request.path.as_str(), request.operation) {
             ("sys/capabilities-self", Operation::Update | Operation::Create) => {
                 capabilities(request, acl)

@@ -3,7 +3,8 @@
 //! three holder keys (3 shares, threshold 2) returns each share as an OpenPGP message that only
 //! its holder's key decrypts, to the share's hex, which unseals every node; the root token comes
 //! back encrypted to its own key and works. A rekey with `pgp_keys` returns the new shares
-//! encrypted (they unseal a resealed node, the old ones no longer do) and generate-root with
+//! encrypted (they unseal a resealed node, the old ones no longer do) and, with `backup`, stores
+//! them for `sys/rekey/backup` (sudo; read on another node, then deleted); generate-root with
 //! `pgp_key` returns the new root token encrypted to that key.
 //!
 //! The keys are generated here with the `pgp` crate (Ed25519 primary, Curve25519 encryption
@@ -228,11 +229,12 @@ async fn pgp_encrypted_shares_and_root_tokens() {
                 "PUT",
                 "sys/rekey/init",
                 Some(json!({"secret_shares": 2, "secret_threshold": 2,
-                              "pgp_keys": publics[..2]})),
+                              "pgp_keys": publics[..2], "backup": true})),
                 None,
             )
             .await;
         assert_eq!(status, 200, "{started}");
+        assert_eq!(started["backup"], true, "{started}");
         assert_eq!(strings(&started["pgp_fingerprints"]).len(), 2, "{started}");
         let nonce = started["nonce"].as_str().expect("nonce").to_string();
         let mut done = Value::Null;
@@ -251,6 +253,34 @@ async fn pgp_encrypted_shares_and_root_tokens() {
         }
         assert_eq!(done["complete"], true, "{done}");
         assert_eq!(done["pgp_fingerprints"], started["pgp_fingerprints"]);
+        assert_eq!(done["backup"], true, "{done}");
+        // The backup (Vault's sys/rekey/backup, sudo): the same encrypted shares by fingerprint,
+        // readable from another node; a token is required; DELETE removes it.
+        let (status, _) = cluster.call(0, "GET", "sys/rekey/backup", None, None).await;
+        assert_eq!(status, 403, "the backup needs a token");
+        let this = &cluster;
+        let backup = wait_for(
+            "the backup on node 1",
+            Duration::from_secs(30),
+            || async move {
+                let (status, reply) = this.root(0, "GET", "sys/rekey/backup", None).await;
+                (status == 200).then_some(reply)
+            },
+        )
+        .await;
+        assert_eq!(backup["data"]["nonce"], json!(nonce), "{backup}");
+        for (index, fingerprint) in strings(&done["pgp_fingerprints"]).iter().enumerate() {
+            assert_eq!(
+                backup["data"]["keys"][fingerprint],
+                json!([done["keys"][index]]),
+                "{backup}"
+            );
+            assert_eq!(
+                backup["data"]["keys_base64"][fingerprint],
+                json!([done["keys_base64"][index]]),
+                "{backup}"
+            );
+        }
         let new_shares: Vec<String> = strings(&done["keys_base64"])
             .iter()
             .zip(&holders)
@@ -279,6 +309,11 @@ async fn pgp_encrypted_shares_and_root_tokens() {
         cluster.keys = new_shares.clone();
         let status = cluster.unseal_with(2, &[0, 1]).await;
         assert_eq!(status["sealed"], false, "{status}");
+        let (status, reply) = cluster.root(2, "DELETE", "sys/rekey/backup", None).await;
+        assert_eq!(status, 204, "{reply}");
+        let (status, reply) = cluster.root(2, "GET", "sys/rekey/backup", None).await;
+        assert_eq!(status, 400, "{reply}");
+        assert!(errors(&reply).contains("no backed-up keys"), "{reply}");
 
         // Generate root with a PGP key: the new token comes back encrypted to it.
         let (status, attempt) = cluster
