@@ -24,6 +24,14 @@ pub enum StoreError {
     /// The Raft node has stopped.
     #[error("raft node stopped: {0}")]
     Fatal(String),
+    /// The leader refused this node's call: this node is not in the cluster's membership (it was
+    /// removed). Nothing was committed.
+    #[error("this node is not a member of the cluster: {0}")]
+    NotMember(String),
+    /// A membership change was refused (unknown node, the leader itself, the last voter, ...).
+    /// Nothing changed.
+    #[error("membership change refused: {0}")]
+    Refused(String),
     /// Starting the node failed.
     #[error("cannot start raft node: {0}")]
     Startup(String),
@@ -42,12 +50,17 @@ impl StoreError {
                 StoreError::Storage(io::Error::new(err.kind(), err.to_string()))
             }
             StoreError::Fatal(m) => StoreError::Fatal(m.clone()),
+            StoreError::NotMember(m) => StoreError::NotMember(m.clone()),
+            StoreError::Refused(m) => StoreError::Refused(m.clone()),
             StoreError::Startup(m) => StoreError::Startup(m.clone()),
         }
     }
 
     /// True when the caller may retry the same operation: nothing was committed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::NoLeader | StoreError::Unavailable(_))
+        matches!(
+            self,
+            StoreError::NoLeader | StoreError::Unavailable(_) | StoreError::NotMember(_)
+        )
     }
 }

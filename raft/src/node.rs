@@ -1,6 +1,9 @@
 //! A running store node: opens RocksDB, starts openraft, forms the initial cluster, and offers the
 //! two operations the vault needs: [`RaftNode::propose`] (commit a transaction through the leader,
 //! from any node) and [`RaftNode::read_point`] (a linearizable read point, from any node).
+//! Membership changes (remove a node, add it back) are in [`membership`].
+
+pub mod membership;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -138,6 +141,9 @@ pub struct RaftNode {
     dirs: SnapshotDirs,
     /// Coalesces concurrent read-index requests into shared rounds.
     reads: ReadBatcher,
+    /// The static peer list this node was started with (used once, to form the cluster; kept
+    /// to look up a peer's addresses when it is added back).
+    initial_members: BTreeMap<NodeId, NodeInfo>,
 }
 
 impl RaftNode {
@@ -167,6 +173,10 @@ impl RaftNode {
             max_in_snapshot_log_to_keep: config.max_in_snapshot_log_to_keep,
             purge_batch_size: config.purge_batch_size,
             install_snapshot_timeout: 60_000,
+            // A node that lost touch with the leader (partitioned, or removed from the
+            // membership without knowing it) asks first and raises its term only if a quorum
+            // would vote for it, so it cannot depose a healthy leader when it comes back.
+            enable_pre_vote: Some(true),
             ..Default::default()
         }
         .validate()
@@ -210,6 +220,7 @@ impl RaftNode {
                 pool,
                 dirs,
                 reads,
+                initial_members: config.initial_members,
             }
         }))
     }
@@ -217,6 +228,11 @@ impl RaftNode {
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// Node `id`'s addresses in the static peer list this node was started with.
+    pub fn initial_member(&self, id: NodeId) -> Option<&NodeInfo> {
+        self.initial_members.get(&id)
     }
 
     /// The handle for local reads.
@@ -297,6 +313,7 @@ impl RaftNode {
         let mut client = self.leader_client(leader)?;
         let request = pb::ProposeRequest {
             txn: txn_bytes.to_vec(),
+            from: self.id,
         };
         let response = client
             .propose(request)
@@ -319,6 +336,9 @@ impl RaftNode {
                 }))
             }
             Some(pb::propose_response::Result::NotLeader(_)) => Ok(None),
+            Some(pb::propose_response::Result::NotMember(message)) => {
+                Err(StoreError::NotMember(message))
+            }
             None => Err(StoreError::Indeterminate(
                 "empty propose response from leader".into(),
             )),
@@ -366,7 +386,7 @@ impl RaftNode {
     async fn read_index_remote(&self, leader: NodeId) -> Result<Option<u64>, StoreError> {
         let mut client = self.leader_client(leader)?;
         let response = client
-            .read_index(pb::ReadIndexRequest {})
+            .read_index(pb::ReadIndexRequest { from: self.id })
             .await
             .map_err(|status| {
                 StoreError::Unavailable(format!(
@@ -378,6 +398,9 @@ impl RaftNode {
         match response.result {
             Some(pb::read_index_response::Result::Index(index)) => Ok(Some(index)),
             Some(pb::read_index_response::Result::NotLeader(_)) => Ok(None),
+            Some(pb::read_index_response::Result::NotMember(message)) => {
+                Err(StoreError::NotMember(message))
+            }
             None => Err(StoreError::Unavailable(
                 "empty read index response from leader".into(),
             )),

@@ -114,6 +114,7 @@ impl From<strongroom_raft::StoreError> for CoreError {
     fn from(err: strongroom_raft::StoreError) -> Self {
         match err {
             strongroom_raft::StoreError::Storage(io) => CoreError::Internal(io.to_string()),
+            strongroom_raft::StoreError::Refused(message) => CoreError::InvalidRequest(message),
             other => CoreError::Unavailable(other.to_string()),
         }
     }

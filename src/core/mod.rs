@@ -7,7 +7,8 @@
 //! - [`ceremony`]: the share-holder ceremonies of an unsealed cluster, [`rekey`] and
 //!   [`generate_root`].
 //! - [`rotate`]: keyring and root-key rotation, key status; [`rewrap`]: re-encryption.
-//! - [`request`]: the pipeline for every other path.
+//! - [`request`]: the pipeline for every other path; `raft_api`: cluster membership
+//!   (`sys/storage/raft/*`).
 
 pub mod audit_edge;
 pub mod audit_log;
@@ -21,6 +22,7 @@ pub mod mounts;
 mod mounts_api;
 pub mod pgp;
 pub mod policies;
+mod raft_api;
 pub mod rekey;
 mod rekey_backup;
 pub mod request;

@@ -114,6 +114,7 @@ pub(super) fn needs_sudo(path: &str) -> bool {
         || path.starts_with("sys/auth/")
         || path == "auth/token/revoke-orphan"
         || path == "auth/token/accessors"
+        || path.starts_with("sys/storage/raft/")
 }
 
 /// Whether `path` (relative to its mount) matches one of an engine's unauthenticated patterns.
@@ -170,6 +171,16 @@ impl Core {
                 (outcome, record)
             });
             let record = record?;
+            if outcome.is_ok()
+                && let Some(change) = txn.take_membership()
+            {
+                // Not a KV write: the change is made through Raft first, then its record says
+                // how it went (the two are not one entry).
+                let outcome = self.change_membership(change).await.map(Reply::from);
+                let record = self.audit_record(request, request_id, auth.as_ref(), &outcome)?;
+                self.audit.commit(record).await?;
+                return Ok(outcome);
+            }
             match outcome {
                 Ok(reply) if txn.has_writes() => {
                     let txn = txn.into_txn(vec![record])?;

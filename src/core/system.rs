@@ -101,6 +101,9 @@ impl Core {
         if let Some(result) = self.rotate_api(request, txn) {
             return result;
         }
+        if let Some(result) = self.raft_api(request, txn) {
+            return result;
+        }
         if let Some(result) = self.rekey_backup_api(request, txn) {
             return result;
         }

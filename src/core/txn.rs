@@ -37,6 +37,9 @@ pub struct TxnBuilder {
     /// Staged puts of bytes stored as given (not barrier ciphertext: the keyring, the wrapped root
     /// key).
     raw_writes: BTreeMap<String, Vec<u8>>,
+    /// A cluster membership change the request asks for: not a KV write, made by the pipeline
+    /// after the request ran (see `core::raft_api`).
+    membership: Option<strongroom_raft::node::membership::MembershipChange>,
 }
 
 impl TxnBuilder {
@@ -50,7 +53,23 @@ impl TxnBuilder {
             writes: BTreeMap::new(),
             prefix_deletes: BTreeSet::new(),
             raw_writes: BTreeMap::new(),
+            membership: None,
         }
+    }
+
+    /// Stages a membership change, made after the request ran and before its audit record.
+    pub fn stage_membership(
+        &mut self,
+        change: strongroom_raft::node::membership::MembershipChange,
+    ) {
+        self.membership = Some(change);
+    }
+
+    /// The staged membership change, if any.
+    pub fn take_membership(
+        &mut self,
+    ) -> Option<strongroom_raft::node::membership::MembershipChange> {
+        self.membership.take()
     }
 
     /// A view of the keys under `prefix` (e.g. `logical/<mount-uuid>/`), as engines see storage.

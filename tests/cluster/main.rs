@@ -19,6 +19,7 @@ mod t30_failover;
 mod t32_tokens_policies;
 mod t35_auth_methods;
 mod t40_at_rest;
+mod t41_membership;
 mod t50_snapshot;
 mod t60_bad_input;
 mod t61_kv_bad_input;

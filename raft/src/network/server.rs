@@ -1,6 +1,7 @@
 //! The gRPC service other nodes call: Raft RPCs (handed to openraft), snapshot reception (streamed
 //! into a partial file, then installed), and the follower's `Propose` and `ReadIndex` calls, which
-//! this node answers only while it is the leader.
+//! this node answers only while it is the leader (and only for callers in its membership), and
+//! `ChangeMembership` (see [`crate::node::membership`]).
 //!
 //! This service must be reachable only by cluster members.
 
@@ -21,6 +22,7 @@ use super::pb;
 use super::pb::raft_service_server::RaftService;
 use crate::codec;
 use crate::node::RaftNode;
+use crate::node::membership;
 use crate::snapshot::SnapshotFile;
 use crate::types::Txn;
 use crate::types::TypeConfig;
@@ -194,6 +196,12 @@ impl RaftService for RaftGrpc {
     ) -> Result<Response<pb::ProposeResponse>, Status> {
         let txn: Txn = codec::decode(&request.get_ref().txn)
             .map_err(|err| Status::invalid_argument(format!("undecodable transaction: {err}")))?;
+        if let Some(message) = self.refuse_caller(request.get_ref().from) {
+            return Ok(Response::new(pb::ProposeResponse {
+                result: Some(pb::propose_response::Result::NotMember(message)),
+                index: 0,
+            }));
+        }
         let response = match self.node.propose_as_leader(txn).await {
             Ok(Some(committed)) => pb::ProposeResponse {
                 result: Some(pb::propose_response::Result::Outcome(codec::encode(
@@ -214,8 +222,13 @@ impl RaftService for RaftGrpc {
 
     async fn read_index(
         &self,
-        _request: Request<pb::ReadIndexRequest>,
+        request: Request<pb::ReadIndexRequest>,
     ) -> Result<Response<pb::ReadIndexResponse>, Status> {
+        if let Some(message) = self.refuse_caller(request.get_ref().from) {
+            return Ok(Response::new(pb::ReadIndexResponse {
+                result: Some(pb::read_index_response::Result::NotMember(message)),
+            }));
+        }
         let result = match self.node.read_index_as_leader().await {
             Ok(Some(index)) => pb::read_index_response::Result::Index(index),
             Ok(None) => pb::read_index_response::Result::NotLeader(
@@ -226,5 +239,32 @@ impl RaftService for RaftGrpc {
         Ok(Response::new(pb::ReadIndexResponse {
             result: Some(result),
         }))
+    }
+
+    async fn change_membership(
+        &self,
+        request: Request<pb::MembershipRequest>,
+    ) -> Result<Response<pb::MembershipResponse>, Status> {
+        let change =
+            membership::change_from_request(request.get_ref()).map_err(Status::invalid_argument)?;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        let result = self
+            .node
+            .change_membership_as_leader(&change, deadline)
+            .await;
+        Ok(Response::new(membership::response_of(&self.node, result)))
+    }
+}
+
+impl RaftGrpc {
+    /// Why a `Propose` or `ReadIndex` from node `from` is refused: it is not in this node's
+    /// membership (removed, and unaware of it). `from == 0`: the caller did not say.
+    fn refuse_caller(&self, from: u64) -> Option<String> {
+        (from != 0 && !self.node.is_member(from)).then(|| {
+            format!(
+                "node {from} is not in the membership of leader {}",
+                self.node.id()
+            )
+        })
     }
 }
