@@ -122,13 +122,28 @@ impl Default for RaftTuning {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditConfig {
+    /// How long journal records are kept (`"720h"`, `"30d"`, `"90s"`, or seconds): older records
+    /// are pruned once every node's sinks have them. Unset: kept forever. The leader's setting
+    /// applies; give every node the same value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<String>,
     /// Where this node streams applied journal records (`[[audit.sink]]`).
     pub sink: Vec<SinkConfig>,
 }
 
 impl AuditConfig {
     fn is_empty(&self) -> bool {
-        self.sink.is_empty()
+        self.sink.is_empty() && self.retention.is_none()
+    }
+
+    /// The retention age, if configured (validated by [`Config::validate`]; an unparsable value
+    /// reads as unset).
+    pub fn retention(&self) -> Option<std::time::Duration> {
+        let text = self.retention.as_deref()?;
+        crate::logical::duration::parse_seconds(&serde_json::Value::String(text.to_string()))
+            .ok()
+            .filter(|seconds| *seconds > 0)
+            .map(std::time::Duration::from_secs)
     }
 }
 
@@ -140,6 +155,9 @@ pub enum SinkKind {
     File,
     /// JSON lines written to a stream socket (Unix or TCP), like Vault's `socket` device.
     Socket,
+    /// One syslog message per record (RFC 5424) to a Unix datagram socket (`/dev/log` by
+    /// default) or a UDP `address`, like Vault's `syslog` device (`facility`, `tag`).
+    Syslog,
 }
 
 impl SinkKind {
@@ -148,6 +166,7 @@ impl SinkKind {
         match self {
             SinkKind::File => "file",
             SinkKind::Socket => "socket",
+            SinkKind::Syslog => "syslog",
         }
     }
 }
@@ -201,6 +220,12 @@ pub struct SinkConfig {
     /// Free text shown in `sys/audit`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// `syslog`: the facility (Vault's names: `AUTH`, the default, `LOCAL0`..`LOCAL7`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facility: Option<String>,
+    /// `syslog`: the tag (RFC 5424 APP-NAME; default `strongroom`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
 
 impl SinkConfig {
@@ -215,13 +240,41 @@ impl SinkConfig {
     }
 
     /// Where the sink writes, as one string (its cursor belongs to it): the file's path, or
-    /// `unix:<path>` / `tcp:<address>`.
+    /// `unix:<path>` / `tcp:<address>`, or `syslog:unixgram:<path>` / `syslog:udp:<address>`.
     pub fn destination(&self) -> String {
         match (self.kind, self.socket_type()) {
             (SinkKind::File, _) => self.path.to_string_lossy().into_owned(),
             (SinkKind::Socket, SocketType::Unix) => format!("unix:{}", self.path.to_string_lossy()),
             (SinkKind::Socket, SocketType::Tcp) => format!("tcp:{}", self.address),
+            (SinkKind::Syslog, _) if !self.address.is_empty() => {
+                format!("syslog:udp:{}", self.address)
+            }
+            (SinkKind::Syslog, _) => {
+                format!("syslog:unixgram:{}", self.syslog_path().to_string_lossy())
+            }
         }
+    }
+
+    /// A `syslog` sink's Unix datagram socket: `path`, else `/dev/log`.
+    pub fn syslog_path(&self) -> &Path {
+        if path_is_empty(&self.path) {
+            Path::new(DEFAULT_SYSLOG_PATH)
+        } else {
+            &self.path
+        }
+    }
+
+    /// A `syslog` sink's facility name, upper case (`AUTH` unless configured).
+    pub fn facility(&self) -> String {
+        self.facility
+            .as_deref()
+            .unwrap_or(DEFAULT_SYSLOG_FACILITY)
+            .to_ascii_uppercase()
+    }
+
+    /// A `syslog` sink's tag (`strongroom` unless configured).
+    pub fn tag(&self) -> &str {
+        self.tag.as_deref().unwrap_or(DEFAULT_SYSLOG_TAG)
     }
 }
 
@@ -231,9 +284,67 @@ fn path_is_empty(path: &Path) -> bool {
 
 /// Smallest accepted `max_bytes` of a file sink.
 const MIN_SINK_MAX_BYTES: u64 = 4096;
+/// Where a `syslog` sink sends without `path` or `address`: the local syslog socket.
+const DEFAULT_SYSLOG_PATH: &str = "/dev/log";
+/// A `syslog` sink's facility when unset (Vault's default).
+const DEFAULT_SYSLOG_FACILITY: &str = "AUTH";
+/// A `syslog` sink's tag when unset.
+const DEFAULT_SYSLOG_TAG: &str = "strongroom";
+
+/// The syslog facility names a `syslog` sink accepts (Vault's, from Go's `log/syslog`), in
+/// facility-code order (`KERN` = 0 ... `LOCAL7` = 23).
+pub const SYSLOG_FACILITIES: [&str; 24] = [
+    "KERN", "USER", "MAIL", "DAEMON", "AUTH", "SYSLOG", "LPR", "NEWS", "UUCP", "CRON", "AUTHPRIV",
+    "FTP", "NTP", "AUDIT", "ALERT", "CLOCK", "LOCAL0", "LOCAL1", "LOCAL2", "LOCAL3", "LOCAL4",
+    "LOCAL5", "LOCAL6", "LOCAL7",
+];
+
+fn validate_syslog(name: &str, sink: &SinkConfig) -> Result<(), ConfigError> {
+    let invalid = |message: String| Err(ConfigError::Invalid(message));
+    if sink.socket_type.is_some() || sink.max_bytes.is_some() {
+        return invalid(format!(
+            "audit.sink {name:?}: socket_type and max_bytes are not syslog options"
+        ));
+    }
+    if !sink.address.is_empty() {
+        let port_ok = sink
+            .address
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !port_ok || !path_is_empty(&sink.path) {
+            return invalid(format!(
+                "audit.sink {name:?}: a udp syslog sink needs address = \"host:port\" and no path"
+            ));
+        }
+    } else if !sink.syslog_path().is_absolute() {
+        return invalid(format!("audit.sink {name:?} path must be absolute"));
+    }
+    if !SYSLOG_FACILITIES.contains(&sink.facility().as_str()) {
+        return invalid(format!(
+            "audit.sink {name:?}: unknown syslog facility (one of {})",
+            SYSLOG_FACILITIES.join(", ")
+        ));
+    }
+    let tag = sink.tag();
+    if tag.is_empty() || tag.len() > 48 || !tag.chars().all(|c| c.is_ascii_graphic()) {
+        return invalid(format!(
+            "audit.sink {name:?}: tag must be 1-48 printable ASCII characters without spaces"
+        ));
+    }
+    Ok(())
+}
 
 fn validate_audit(audit: &AuditConfig) -> Result<(), ConfigError> {
     let invalid = |message: String| Err(ConfigError::Invalid(message));
+    if let Some(text) = &audit.retention {
+        let parsed =
+            crate::logical::duration::parse_seconds(&serde_json::Value::String(text.clone()));
+        if !matches!(parsed, Ok(seconds) if seconds > 0) {
+            return invalid(format!(
+                "audit.retention {text:?} must be a positive duration such as \"720h\", \"30d\" or \"90s\""
+            ));
+        }
+    }
     let mut names = HashSet::new();
     for sink in &audit.sink {
         let name = sink.name();
@@ -251,6 +362,15 @@ fn validate_audit(audit: &AuditConfig) -> Result<(), ConfigError> {
         if !names.insert(name) {
             return invalid(format!(
                 "audit.sink name {name:?} appears more than once (give each sink a distinct name)"
+            ));
+        }
+        if sink.kind == SinkKind::Syslog {
+            validate_syslog(name, sink)?;
+            continue;
+        }
+        if sink.facility.is_some() || sink.tag.is_some() {
+            return invalid(format!(
+                "audit.sink {name:?}: facility and tag are for syslog sinks"
             ));
         }
         let tcp = sink.kind == SinkKind::Socket && sink.socket_type() == SocketType::Tcp;
@@ -521,7 +641,7 @@ cluster_addr = "vault-3.internal:8201"
     /// A change to a valid config that breaks one rule.
     type Edit = fn(&mut ServerConfig);
 
-    fn invalid_message(edit: Edit) -> String {
+    fn invalid_message(edit: impl FnOnce(&mut ServerConfig)) -> String {
         let mut config = parse(VALID).unwrap();
         edit(&mut config);
         match config.validate() {
@@ -540,6 +660,8 @@ cluster_addr = "vault-3.internal:8201"
             socket_type: None,
             max_bytes: None,
             description: String::new(),
+            facility: None,
+            tag: None,
         }
     }
 
@@ -637,8 +759,67 @@ cluster_addr = "vault-3.internal:8201"
             }))
             .contains("name")
         );
-        let unknown = format!("{VALID}\n[[audit.sink]]\ntype = \"syslog\"\npath = \"/a\"\n");
+        let unknown = format!("{VALID}\n[[audit.sink]]\ntype = \"journald\"\npath = \"/a\"\n");
         assert!(matches!(parse(&unknown), Err(ConfigError::Parse(_))));
+    }
+
+    #[test]
+    fn retention_parses_and_validates() {
+        let config = parse(&format!("{VALID}\n[audit]\nretention = \"720h\"\n")).unwrap();
+        assert_eq!(
+            config.audit.retention(),
+            Some(std::time::Duration::from_secs(720 * 3600))
+        );
+        assert_eq!(parse(&config.to_toml()).unwrap().audit, config.audit);
+        assert_eq!(parse(VALID).unwrap().audit.retention(), None);
+        for bad in ["0s", "forever", "-1h", "", "3x"] {
+            let message = invalid_message(|c| c.audit.retention = Some(bad.into()));
+            assert!(message.contains("audit.retention"), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn syslog_sinks_parse_and_validate() {
+        let text = format!(
+            "{VALID}\n[[audit.sink]]\ntype = \"syslog\"\n\n[[audit.sink]]\nname = \"remote\"\ntype = \"syslog\"\naddress = \"10.0.0.9:514\"\nfacility = \"local3\"\ntag = \"sr-prod\"\n"
+        );
+        let config = parse(&text).unwrap();
+        let sinks = &config.audit.sink;
+        assert_eq!(sinks[0].name(), "syslog");
+        assert_eq!(sinks[0].destination(), "syslog:unixgram:/dev/log");
+        assert_eq!(sinks[0].facility(), "AUTH");
+        assert_eq!(sinks[0].tag(), "strongroom");
+        assert_eq!(sinks[1].destination(), "syslog:udp:10.0.0.9:514");
+        assert_eq!(sinks[1].facility(), "LOCAL3");
+        assert_eq!(parse(&config.to_toml()).unwrap().audit, config.audit);
+        fn syslog(change: impl FnOnce(&mut SinkConfig)) -> SinkConfig {
+            let mut sink = SinkConfig {
+                kind: SinkKind::Syslog,
+                ..socketless()
+            };
+            change(&mut sink);
+            sink
+        }
+        let cases: [(SinkConfig, &str); 6] = [
+            (syslog(|s| s.facility = Some("LOCAL9".into())), "facility"),
+            (syslog(|s| s.tag = Some("has space".into())), "tag"),
+            (syslog(|s| s.tag = Some(String::new())), "tag"),
+            (syslog(|s| s.path = PathBuf::from("rel/log")), "absolute"),
+            (syslog(|s| s.address = "nohost".into()), "host:port"),
+            (syslog(|s| s.max_bytes = Some(1 << 20)), "max_bytes"),
+        ];
+        for (sink, needle) in cases {
+            let message = invalid_message(|c| c.audit.sink.push(sink));
+            assert!(message.contains(needle), "{needle}: {message}");
+        }
+        let file_with_tag = invalid_message(|c| {
+            c.audit.sink.push(SinkConfig {
+                path: PathBuf::from("/a.log"),
+                tag: Some("x".into()),
+                ..socketless()
+            })
+        });
+        assert!(file_with_tag.contains("syslog"), "{file_with_tag}");
     }
 
     #[test]

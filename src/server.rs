@@ -128,6 +128,7 @@ pub async fn run_with(
     core.start_background();
     let (stop_tx, stop_rx) = watch::channel(false);
     core.start_audit_sinks(&config.audit.sink, &config.data_dir, stop_rx.clone());
+    core.start_audit_retention(config.audit.retention(), stop_rx.clone());
 
     let cluster = spawn_grpc(
         "cluster",

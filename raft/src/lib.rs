@@ -27,6 +27,8 @@ pub mod tamper;
 pub mod types;
 
 #[cfg(test)]
+mod retention_tests;
+#[cfg(test)]
 mod storage_tests;
 
 pub use error::StoreError;
@@ -39,6 +41,7 @@ pub use reader::StoreReader;
 pub use types::Guard;
 pub use types::JournalEntry;
 pub use types::JournalHead;
+pub use types::JournalRetention;
 pub use types::NodeId;
 pub use types::NodeInfo;
 pub use types::Op;

@@ -19,6 +19,7 @@ use crate::error::StoreError;
 use crate::state_machine;
 use crate::types::JournalEntry;
 use crate::types::JournalHead;
+use crate::types::JournalRetention;
 use crate::types::Record;
 
 /// How many keys sit under a prefix and the newest revision among them.
@@ -126,7 +127,21 @@ impl StoreReader {
         Ok(state_machine::read_journal_head(&self.db)?)
     }
 
-    /// Up to `limit` journal entries starting at sequence number `from_seq`.
+    /// The journal's retention state: its prune point (records up to it were deleted; the chain
+    /// continues from its hash) and every node's delivery acknowledgement.
+    pub fn journal_retention(&self) -> Result<JournalRetention, StoreError> {
+        Ok(state_machine::read_journal_retention(&self.db)?)
+    }
+
+    /// The furthest a journal prune could reach now: the lowest delivery acknowledgement among
+    /// the current members (0 while one has not acknowledged), never past the head. Records after
+    /// it are still needed by some node's sink.
+    pub fn journal_prune_limit(&self) -> Result<u64, StoreError> {
+        Ok(state_machine::read_prune_limit(&self.db)?)
+    }
+
+    /// Up to `limit` journal entries starting at sequence number `from_seq` (or at the first
+    /// record kept, if `from_seq` was pruned).
     pub fn journal(&self, from_seq: u64, limit: usize) -> Result<Vec<JournalEntry>, StoreError> {
         let start = db::index_key(from_seq);
         let iter = self.db.iterator_cf(

@@ -3,7 +3,8 @@
 //! installed atomically.
 //!
 //! Format: the magic bytes, then frames `[len: u32 BE][codec-encoded Frame]`: one `Meta` frame,
-//! every `Kv` frame in key order, every `Journal` frame in sequence order, and an `End` frame
+//! a `Retention` frame (journal prune point and acknowledgements; absent in files written before
+//! retention existed, which install as "nothing pruned"), every `Kv` frame in key order, every `Journal` frame in sequence order, and an `End` frame
 //! carrying the frame count and the SHA-256 of every byte before the `End` frame. A file whose
 //! digest or count does not match is refused before anything is installed.
 
@@ -25,6 +26,7 @@ use crate::codec;
 use crate::db;
 use crate::types::JournalEntry;
 use crate::types::JournalHead;
+use crate::types::JournalRetention;
 use crate::types::Record;
 use crate::types::typ::LogId;
 use crate::types::typ::SnapshotMeta;
@@ -64,6 +66,8 @@ pub(crate) enum Frame {
         /// SHA-256 of every byte of the file before this frame.
         digest: [u8; 32],
     },
+    /// The journal's retention state (last in the enum so older files keep their encoding).
+    Retention(JournalRetention),
 }
 
 /// The data of a snapshot as openraft passes it around: an open snapshot file.

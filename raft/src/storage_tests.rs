@@ -44,7 +44,7 @@ async fn openraft_storage_conformance_suite() {
         .expect("the storage suite passes");
 }
 
-fn entry(index: u64, txn: Txn) -> Entry {
+pub(crate) fn entry(index: u64, txn: Txn) -> Entry {
     Entry {
         log_id: openraft::testing::log_id::<TypeConfig>(1, 1, index),
         payload: EntryPayload::Normal(txn),
@@ -58,14 +58,14 @@ fn put(key: &str, value: &[u8]) -> Op {
     }
 }
 
-struct Fixture {
+pub(crate) struct Fixture {
     _dir: TempDir,
-    db: std::sync::Arc<rocksdb::DB>,
-    sm: StateMachine,
-    reader: StoreReader,
+    pub(crate) db: std::sync::Arc<rocksdb::DB>,
+    pub(crate) sm: StateMachine,
+    pub(crate) reader: StoreReader,
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let dir = TempDir::new().unwrap();
     let storage = open_storage(dir.path(), true).unwrap();
     let reader = StoreReader::new(storage.db.clone(), storage.applied.clone());
@@ -78,7 +78,7 @@ fn fixture() -> Fixture {
 }
 
 /// Applies one transaction at `index` through the batch-apply path and returns its outcome.
-fn apply_at(fx: &Fixture, index: u64, txn: Txn) -> TxnOutcome {
+pub(crate) fn apply_at(fx: &Fixture, index: u64, txn: Txn) -> TxnOutcome {
     let responses = apply_batch(&fx.db, &[entry(index, txn)]).unwrap();
     match responses.into_iter().next() {
         Some(ApplyResponse::Txn(outcome)) => outcome,

@@ -75,6 +75,24 @@ pub enum Op {
         /// The prefix whose keys are removed.
         prefix: String,
     },
+    /// Records that `node` has delivered the journal through `seq` to every audit sink it has
+    /// (its applied journal head when it has none). Replaces the node's earlier acknowledgement;
+    /// kept in the state machine's metadata, not in the KV. See [`Op::JournalPrune`].
+    JournalAck {
+        /// The acknowledging node.
+        node: NodeId,
+        /// The last journal sequence number it has delivered.
+        seq: u64,
+    },
+    /// Deletes the journal records through `through_seq`, clamped at apply time to the lowest
+    /// acknowledgement ([`Op::JournalAck`]) of the nodes in the current membership (a member that
+    /// never acknowledged counts as 0) and to the journal head. The sequence number and chain hash
+    /// of the last deleted record become the journal's prune point, so the chain stays verifiable
+    /// from there. Every node deletes the same records: the clamp only reads replicated state.
+    JournalPrune {
+        /// The last sequence number the proposer wants deleted.
+        through_seq: u64,
+    },
 }
 
 /// One replicated transaction: if every guard holds, every op is applied and every journal record
@@ -173,13 +191,27 @@ pub struct JournalEntry {
     pub record: Vec<u8>,
 }
 
-/// The end of the journal: the last sequence number and its chain hash.
+/// A position in the journal: a sequence number and the chain hash there. Used for the journal's
+/// head (the last record) and for its prune point (the last record deleted by retention, whose
+/// hash the next record chains from).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalHead {
     /// The last assigned sequence number (0 when the journal is empty).
     pub seq: u64,
     /// The chain hash at `seq` (all zeros when empty).
     pub hash: [u8; 32],
+}
+
+/// What journal retention keeps in the state machine: the prune point and every node's
+/// acknowledgement ([`Op::JournalAck`]). Replicated like the rest of the state machine and carried
+/// by snapshots.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalRetention {
+    /// The last record deleted by [`Op::JournalPrune`] and its chain hash (all zeros when nothing
+    /// was pruned): the journal starts at `prune_point.seq + 1`, chained from `prune_point.hash`.
+    pub prune_point: JournalHead,
+    /// Node id -> the last journal sequence number that node has delivered to all its sinks.
+    pub acks: std::collections::BTreeMap<NodeId, u64>,
 }
 
 openraft::declare_raft_types!(

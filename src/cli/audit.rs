@@ -207,16 +207,18 @@ async fn verify(client: &Client, format: Format) -> anyhow::Result<ExitCode> {
     match format {
         Format::Json => println!("{}", pretty(data)),
         Format::Table if valid => println!(
-            "Audit journal of {} verified: {} records, hash chain intact",
+            "Audit journal of {} verified: {} records, hash chain intact{}",
             client.address(),
             cell(&data["checked"]),
+            prune_note(data),
         ),
         Format::Table => println!(
-            "Audit journal of {} is BROKEN at sequence number {} ({} records verified before it, head {})",
+            "Audit journal of {} is BROKEN at sequence number {} ({} records verified before it, head {}){}",
             client.address(),
             cell(&data["first_broken_seq"]),
             cell(&data["checked"]),
             cell(&data["head_seq"]),
+            prune_note(data),
         ),
     }
     Ok(if valid {
@@ -265,11 +267,27 @@ async fn list(client: &Client, format: Format) -> anyhow::Result<ExitCode> {
 }
 
 /// Where a listed sink writes: a file's path, or a socket's type and address.
+/// `; verified from the prune point ...` when retention has pruned records, else nothing.
+fn prune_note(data: &Value) -> String {
+    match data["pruned_through_seq"].as_u64() {
+        Some(seq) if seq > 0 => format!(
+            "; records through {seq} were pruned by retention, verified from the prune point's hash {}",
+            cell(&data["prune_hash"])
+        ),
+        _ => String::new(),
+    }
+}
+
 fn destination(sink: &Value) -> String {
     let options = &sink["options"];
-    match options["socket_type"].as_str() {
-        Some(kind) => format!("{kind}:{}", cell(&options["address"])),
-        None => cell(&options["file_path"]),
+    match (options["socket_type"].as_str(), sink["type"].as_str()) {
+        (Some(kind), _) => format!("{kind}:{}", cell(&options["address"])),
+        (None, Some("syslog")) => format!(
+            "facility={} tag={}",
+            cell(&options["facility"]),
+            cell(&options["tag"])
+        ),
+        (None, _) => cell(&options["file_path"]),
     }
 }
 
@@ -302,5 +320,14 @@ mod tests {
         assert_eq!(destination(&file), "/var/log/a.log");
         let tcp = json!({"options": {"address": "10.0.0.5:9000", "socket_type": "tcp"}});
         assert_eq!(destination(&tcp), "tcp:10.0.0.5:9000");
+        let syslog = json!({"type": "syslog", "options": {"facility": "AUTH", "tag": "sr"}});
+        assert_eq!(destination(&syslog), "facility=AUTH tag=sr");
+    }
+
+    #[test]
+    fn the_prune_point_is_named_only_when_records_were_pruned() {
+        assert_eq!(prune_note(&json!({"pruned_through_seq": 0})), "");
+        let note = prune_note(&json!({"pruned_through_seq": 41, "prune_hash": "ab"}));
+        assert!(note.contains("through 41") && note.contains("ab"), "{note}");
     }
 }

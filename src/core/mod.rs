@@ -12,6 +12,7 @@
 
 pub mod audit_edge;
 pub mod audit_log;
+mod audit_retention;
 pub mod auto_unseal;
 mod background;
 pub mod ceremony;

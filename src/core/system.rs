@@ -5,12 +5,17 @@
 //! disabling one through the API is refused) and `sys/audit-hash/<path>` (the audit HMAC of an
 //! input, to search records for a known value). Also the journal source the audit sinks follow.
 //!
+//! With journal retention (`[audit] retention`), the oldest records may have been pruned: the log
+//! starts after the prune point, and verify recomputes the chain from the prune point's stored
+//! hash and reports the prune point (`pruned_through_seq`, `prune_hash`).
+//!
 //! The journal read is this node's applied journal (after the request's read point, unless the
 //! client asked for `stale`): comparing nodes means asking each of them.
 
 use serde_json::Value;
 use serde_json::json;
 use strongroom_raft::JournalEntry;
+use strongroom_raft::JournalHead;
 use strongroom_raft::state_machine::chain_hash;
 use tokio::sync::watch;
 
@@ -35,6 +40,8 @@ use crate::policy::Acl;
 const MAX_LOG_PAGE: usize = 1000;
 /// Records read at a time while verifying.
 const VERIFY_PAGE: usize = 1024;
+/// Walks of the chain one verify makes at most when a prune runs concurrently.
+const VERIFY_ATTEMPTS: u32 = 3;
 /// Records examined by one filtered `sys/audit/log` call at most (the reply's `next` resumes).
 const MAX_LOG_SCAN: usize = 10_000;
 /// Why `PUT`/`DELETE sys/audit/<path>` is refused (OpenBao's lesson: CVE-2025-6000).
@@ -180,6 +187,8 @@ impl Core {
         let reader = self.reader();
         // Read the head first: everything up to it is examined, nothing newer is skipped.
         let head = reader.journal_head()?;
+        let prune_point = reader.journal_retention()?.prune_point;
+        let from = from.max(prune_point.seq + 1);
         let mut records = Vec::new();
         let mut next = from;
         'scan: while records.len() < limit && next <= head.seq {
@@ -210,6 +219,7 @@ impl Core {
             "records": records,
             "next": next,
             "head": {"seq": head.seq, "hash": hex::encode(head.hash)},
+            "pruned_through": {"seq": prune_point.seq, "hash": hex::encode(prune_point.hash)},
         })))
     }
 
@@ -285,38 +295,67 @@ impl Core {
     }
 
     /// `GET sys/audit/verify`: recomputes `h_n = SHA-256(h_{n-1} || record)` from the first record
-    /// to the head and reports the first sequence number whose stored hash (or position) is wrong.
+    /// kept (after the prune point, from its hash) to the head and reports the first sequence
+    /// number whose stored hash (or position) is wrong. `checked` counts the records verified.
+    ///
+    /// A prune applied while verifying deletes records the walk has not reached yet, which would
+    /// look like a gap: when the chain breaks and the prune point has moved meanwhile, the walk
+    /// starts again from the new prune point (a few times at most).
     fn audit_verify(&self) -> Result<Response, CoreError> {
         let reader = self.reader();
-        let head = reader.journal_head()?;
-        let mut hash = [0u8; 32];
-        let mut expected_seq = 1;
-        let mut first_broken = None;
-        'pages: loop {
-            let page = reader.journal(expected_seq, VERIFY_PAGE)?;
-            if page.is_empty() {
-                break;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let prune_point = reader.journal_retention()?.prune_point;
+            let head = reader.journal_head()?;
+            let (last, first_broken) = verify_chain(&reader, prune_point, head)?;
+            if first_broken.is_some()
+                && attempts < VERIFY_ATTEMPTS
+                && reader.journal_retention()?.prune_point != prune_point
+            {
+                continue;
             }
-            for entry in page {
-                hash = chain_hash(&hash, &entry.record);
-                if entry.seq != expected_seq || entry.hash != hash {
-                    first_broken = Some(expected_seq);
-                    break 'pages;
-                }
-                expected_seq += 1;
-            }
+            return Ok(Response::from_value(json!({
+                "valid": first_broken.is_none(),
+                "checked": last - prune_point.seq,
+                "head_seq": head.seq,
+                "first_broken_seq": first_broken,
+                "pruned_through_seq": prune_point.seq,
+                "prune_hash": hex::encode(prune_point.hash),
+            })));
         }
-        let checked = expected_seq - 1;
-        if first_broken.is_none() && (checked != head.seq || hash != head.hash) {
-            first_broken = Some(checked + 1);
-        }
-        Ok(Response::from_value(json!({
-            "valid": first_broken.is_none(),
-            "checked": checked,
-            "head_seq": head.seq,
-            "first_broken_seq": first_broken,
-        })))
     }
+}
+
+/// Walks the journal from `prune_point` to `head`: the last sequence number reached and the
+/// first one whose position or chain hash is wrong.
+fn verify_chain(
+    reader: &strongroom_raft::StoreReader,
+    prune_point: JournalHead,
+    head: JournalHead,
+) -> Result<(u64, Option<u64>), CoreError> {
+    let mut hash = prune_point.hash;
+    let mut expected_seq = prune_point.seq + 1;
+    let mut first_broken = None;
+    'pages: loop {
+        let page = reader.journal(expected_seq, VERIFY_PAGE)?;
+        if page.is_empty() {
+            break;
+        }
+        for entry in page {
+            hash = chain_hash(&hash, &entry.record);
+            if entry.seq != expected_seq || entry.hash != hash {
+                first_broken = Some(expected_seq);
+                break 'pages;
+            }
+            expected_seq += 1;
+        }
+    }
+    let last = expected_seq - 1;
+    if first_broken.is_none() && (last != head.seq || hash != head.hash) {
+        first_broken = Some(last + 1);
+    }
+    Ok((last, first_broken))
 }
 
 impl JournalSource for Core {
@@ -347,5 +386,12 @@ impl JournalSource for Core {
 
     fn applied(&self) -> watch::Receiver<u64> {
         self.reader().applied_watch()
+    }
+
+    fn pruned_through(&self) -> Result<u64, SourceError> {
+        self.reader()
+            .journal_retention()
+            .map(|retention| retention.prune_point.seq)
+            .map_err(|err| SourceError::Read(err.to_string()))
     }
 }

@@ -29,6 +29,8 @@ mod t90_transit;
 mod t95_audit;
 mod t96_audit_tamper;
 mod t97_audit_socket;
+mod t98_audit_retention;
+mod t99_audit_syslog;
 
 use std::future::Future;
 use std::time::Duration;

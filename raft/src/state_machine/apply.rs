@@ -1,7 +1,14 @@
 //! Applying transactions: guards are checked and ops staged against an overlay of the writes made
 //! earlier in the same apply batch, so that all entries of one batch land in one `WriteBatch`.
+//!
+//! Journal retention is applied here too: [`Op::JournalAck`] records a node's delivery position
+//! and [`Op::JournalPrune`] deletes the oldest records, clamped to the lowest acknowledgement of
+//! the current members and to the head. The clamp reads only replicated state (acknowledgements,
+//! membership, journal), so every node deletes exactly the same records and keeps the same prune
+//! point (sequence number and chain hash of the last deleted record).
 
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::io;
 
 use rocksdb::DB;
@@ -18,6 +25,8 @@ use crate::db::CF_KV;
 use crate::types::Guard;
 use crate::types::JournalEntry;
 use crate::types::JournalHead;
+use crate::types::JournalRetention;
+use crate::types::NodeId;
 use crate::types::Op;
 use crate::types::Record;
 use crate::types::Txn;
@@ -30,16 +39,45 @@ pub(crate) struct PendingWrites<'a> {
     overlay: BTreeMap<String, Option<Record>>,
     journal: Vec<JournalEntry>,
     journal_head: JournalHead,
+    /// Retention state as staged so far.
+    retention: JournalRetention,
+    /// Whether `retention` changed in this batch.
+    retention_changed: bool,
+    /// The prune point's sequence number before this batch: stored records after it and through
+    /// the staged prune point are deleted.
+    pruned_before: u64,
+    /// The node ids of the membership in effect (voters and learners).
+    members: BTreeSet<NodeId>,
 }
 
 impl<'a> PendingWrites<'a> {
-    pub(crate) fn new(db: &'a DB, journal_head: JournalHead) -> Self {
+    pub(crate) fn new(
+        db: &'a DB,
+        journal_head: JournalHead,
+        retention: JournalRetention,
+        members: BTreeSet<NodeId>,
+    ) -> Self {
         PendingWrites {
             db,
             overlay: BTreeMap::new(),
             journal: Vec::new(),
             journal_head,
+            pruned_before: retention.prune_point.seq,
+            retention,
+            retention_changed: false,
+            members,
         }
+    }
+
+    /// The membership changed (a membership entry in this batch): later prunes wait for these
+    /// nodes' acknowledgements.
+    pub(crate) fn set_members(&mut self, members: BTreeSet<NodeId>) {
+        self.members = members;
+    }
+
+    /// The retention state, if this batch changed it.
+    pub(crate) fn retention_update(&self) -> Option<&JournalRetention> {
+        self.retention_changed.then_some(&self.retention)
     }
 
     /// The journal head after everything staged so far.
@@ -75,6 +113,11 @@ impl<'a> PendingWrites<'a> {
                         self.overlay.insert(key, None);
                     }
                 }
+                Op::JournalAck { node, seq } => {
+                    self.retention.acks.insert(*node, *seq);
+                    self.retention_changed = true;
+                }
+                Op::JournalPrune { through_seq } => self.prune(*through_seq)?,
             }
         }
         let first_journal_seq = (!txn.journal.is_empty()).then_some(self.journal_head.seq + 1);
@@ -95,6 +138,46 @@ impl<'a> PendingWrites<'a> {
         })
     }
 
+    /// The sequence number a prune through `through_seq` would reach now: clamped to the lowest
+    /// acknowledgement of the current members (0 for a member that never acknowledged, and
+    /// nothing at all without a known membership) and to the journal head.
+    fn prune_target(&self, through_seq: u64) -> u64 {
+        through_seq.min(prune_limit(
+            &self.retention,
+            &self.members,
+            self.journal_head.seq,
+        ))
+    }
+
+    /// Deletes the journal through [`Self::prune_target`] and moves the prune point there (nothing
+    /// happens if that is not past the current prune point).
+    fn prune(&mut self, through_seq: u64) -> Result<(), io::Error> {
+        let target = self.prune_target(through_seq);
+        if target <= self.retention.prune_point.seq {
+            return Ok(());
+        }
+        let hash = match self.journal.iter().find(|entry| entry.seq == target) {
+            Some(entry) => entry.hash,
+            None => {
+                let bytes = self
+                    .db
+                    .get_cf(db::cf(self.db, CF_JOURNAL), db::index_key(target))
+                    .map_err(db::io_err)?
+                    .ok_or_else(|| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("journal record {target} is missing"),
+                        )
+                    })?;
+                db::decode::<JournalEntry>(&bytes)?.hash
+            }
+        };
+        self.journal.retain(|entry| entry.seq > target);
+        self.retention.prune_point = JournalHead { seq: target, hash };
+        self.retention_changed = true;
+        Ok(())
+    }
+
     /// Adds every staged write to `batch`.
     pub(crate) fn write_into(self, batch: &mut WriteBatch) {
         let kv = db::cf(self.db, CF_KV);
@@ -105,6 +188,15 @@ impl<'a> PendingWrites<'a> {
             }
         }
         let journal = db::cf(self.db, CF_JOURNAL);
+        let prune_point = self.retention.prune_point.seq;
+        if prune_point > self.pruned_before {
+            // Before the puts: records staged in this batch past the prune point survive.
+            batch.delete_range_cf(
+                journal,
+                db::index_key(self.pruned_before + 1),
+                db::index_key(prune_point.saturating_add(1)),
+            );
+        }
         for entry in &self.journal {
             batch.put_cf(journal, db::index_key(entry.seq), codec::encode(entry));
         }
@@ -165,6 +257,21 @@ impl<'a> PendingWrites<'a> {
             .filter_map(|(key, record)| record.map(|r| (key, r)))
             .collect())
     }
+}
+
+/// The furthest a prune may reach: the lowest acknowledgement among `members` (a member that never
+/// acknowledged counts as 0; no members, no pruning), and never past the head.
+pub(crate) fn prune_limit(
+    retention: &JournalRetention,
+    members: &BTreeSet<NodeId>,
+    head_seq: u64,
+) -> u64 {
+    members
+        .iter()
+        .map(|node| retention.acks.get(node).copied().unwrap_or(0))
+        .min()
+        .unwrap_or(0)
+        .min(head_seq)
 }
 
 /// Reads one record straight from RocksDB.

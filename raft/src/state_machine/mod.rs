@@ -10,9 +10,15 @@
 //! synced.
 //!
 //! Applying needs no keys: values and journal records are opaque. Sealed vault nodes keep applying.
+//!
+//! Journal retention (`journal_retention` in `sm_meta`: the prune point and each node's delivery
+//! acknowledgement) is part of the applied state: written in the same batch as the journal and
+//! carried by snapshots in their own frame, so a node installing a snapshot of a pruned journal
+//! gets the prune point it needs to verify the chain (see `apply` for the prune rule).
 
 mod apply;
 
+use std::collections::BTreeSet;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,6 +52,8 @@ use crate::snapshot::SnapshotReader;
 use crate::snapshot::SnapshotWriter;
 use crate::types::ApplyResponse;
 use crate::types::JournalHead;
+use crate::types::JournalRetention;
+use crate::types::NodeId;
 use crate::types::TypeConfig;
 use crate::types::typ::Entry;
 use crate::types::typ::LogId;
@@ -55,6 +63,7 @@ use crate::types::typ::StoredMembership;
 const KEY_LAST_APPLIED: &[u8] = b"last_applied";
 const KEY_MEMBERSHIP: &[u8] = b"membership";
 const KEY_JOURNAL_HEAD: &[u8] = b"journal_head";
+const KEY_JOURNAL_RETENTION: &[u8] = b"journal_retention";
 
 /// Where snapshot files live.
 #[derive(Debug, Clone)]
@@ -124,6 +133,28 @@ pub(crate) fn read_journal_head(db: &DB) -> Result<JournalHead, io::Error> {
     Ok(read_meta(db, KEY_JOURNAL_HEAD)?.unwrap_or_default())
 }
 
+/// Reads the journal's retention state (prune point and acknowledgements; empty when nothing was
+/// ever acknowledged or pruned).
+pub(crate) fn read_journal_retention(db: &DB) -> Result<JournalRetention, io::Error> {
+    Ok(read_meta(db, KEY_JOURNAL_RETENTION)?.unwrap_or_default())
+}
+
+/// How far a prune could reach now: the lowest delivery acknowledgement of the current members,
+/// clamped to the journal head (the same rule the apply of a prune uses).
+pub(crate) fn read_prune_limit(db: &DB) -> Result<u64, io::Error> {
+    let (_, membership) = read_applied_state(db)?;
+    Ok(apply::prune_limit(
+        &read_journal_retention(db)?,
+        &member_ids(&membership),
+        read_journal_head(db)?.seq,
+    ))
+}
+
+/// The node ids (voters and learners) of a stored membership.
+fn member_ids(membership: &StoredMembership) -> BTreeSet<NodeId> {
+    membership.membership().nodes().map(|(id, _)| *id).collect()
+}
+
 fn write_options(fsync: bool) -> WriteOptions {
     let mut options = WriteOptions::default();
     options.set_sync(fsync);
@@ -133,7 +164,13 @@ fn write_options(fsync: bool) -> WriteOptions {
 /// Applies a batch of entries in one atomic, unsynced write (see the module docs) and returns one
 /// response per entry.
 pub(crate) fn apply_batch(db: &DB, entries: &[Entry]) -> Result<Vec<ApplyResponse>, io::Error> {
-    let mut pending = PendingWrites::new(db, read_journal_head(db)?);
+    let (_, stored_membership) = read_applied_state(db)?;
+    let mut pending = PendingWrites::new(
+        db,
+        read_journal_head(db)?,
+        read_journal_retention(db)?,
+        member_ids(&stored_membership),
+    );
     let mut responses = Vec::with_capacity(entries.len());
     let mut last_applied = None;
     let mut membership = None;
@@ -145,16 +182,22 @@ pub(crate) fn apply_batch(db: &DB, entries: &[Entry]) -> Result<Vec<ApplyRespons
                 ApplyResponse::Txn(pending.apply_txn(entry.log_id.index, txn)?)
             }
             EntryPayload::Membership(config) => {
-                membership = Some(StoredMembership::new(Some(entry.log_id), config.clone()));
+                let stored = StoredMembership::new(Some(entry.log_id), config.clone());
+                pending.set_members(member_ids(&stored));
+                membership = Some(stored);
                 ApplyResponse::None
             }
         };
         responses.push(response);
     }
     let journal_head = pending.journal_head();
+    let retention = pending.retention_update().map(codec::encode);
     let mut batch = WriteBatch::default();
     pending.write_into(&mut batch);
     let meta = db::cf(db, CF_SM_META);
+    if let Some(retention) = retention {
+        batch.put_cf(meta, KEY_JOURNAL_RETENTION, retention);
+    }
     if let Some(last_applied) = &last_applied {
         batch.put_cf(meta, KEY_LAST_APPLIED, codec::encode(last_applied));
     }
@@ -268,6 +311,8 @@ fn install(
         batch.delete_range_cf(kv, Vec::new(), end);
     }
     batch.delete_range_cf(journal, db::index_key(0), db::index_key(u64::MAX));
+    // A snapshot without a retention frame (written before retention existed) has none.
+    let mut retention = JournalRetention::default();
     // Every frame is verified by the reader's digest before `None` ends the loop; a bad file
     // returns an error here and the batch is dropped unwritten.
     while let Some(frame) = reader.next_frame()? {
@@ -276,6 +321,7 @@ fn install(
             Frame::Journal(entry) => {
                 batch.put_cf(journal, db::index_key(entry.seq), codec::encode(&entry))
             }
+            Frame::Retention(state) => retention = state,
             Frame::Meta { .. } | Frame::End { .. } => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -291,6 +337,7 @@ fn install(
     }
     batch.put_cf(meta, KEY_MEMBERSHIP, codec::encode(&membership));
     batch.put_cf(meta, KEY_JOURNAL_HEAD, codec::encode(&journal_head));
+    batch.put_cf(meta, KEY_JOURNAL_RETENTION, codec::encode(&retention));
     db.write_opt(batch, &write_options(true))
         .map_err(db::io_err)?;
 
@@ -349,6 +396,11 @@ fn build(db: &DB, dirs: &SnapshotDirs) -> Result<(SnapshotMeta, PathBuf), io::Er
         .transpose()?
         .unwrap_or_default();
 
+    let retention: JournalRetention = read(KEY_JOURNAL_RETENTION)?
+        .map(|b| db::decode(&b))
+        .transpose()?
+        .unwrap_or_default();
+
     let partial = dirs.new_partial_path();
     let mut writer = SnapshotWriter::create(&partial)?;
     writer.write(&Frame::Meta {
@@ -356,6 +408,7 @@ fn build(db: &DB, dirs: &SnapshotDirs) -> Result<(SnapshotMeta, PathBuf), io::Er
         membership: membership.clone(),
         journal_head,
     })?;
+    writer.write(&Frame::Retention(retention))?;
     for item in view.iterator_cf(db::cf(db, CF_KV), IteratorMode::Start) {
         let (key, value) = item.map_err(db::io_err)?;
         let key = String::from_utf8(key.to_vec()).map_err(db::io_err)?;

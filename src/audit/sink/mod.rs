@@ -1,7 +1,7 @@
 //! Audit sinks: each node streams the records of its applied journal, decrypted, to the sinks
 //! configured in its server file (`[[audit.sink]]`; never through the API): [`file::FileSink`]
-//! (JSON lines, fsync'd, rotated) and [`socket::SocketSink`] (JSON lines to a Unix or TCP
-//! stream socket). One background task
+//! (JSON lines, fsync'd, rotated), [`socket::SocketSink`] (JSON lines to a Unix or TCP
+//! stream socket) and [`syslog::SyslogSink`] (one RFC 5424 message per record). One background task
 //! per sink follows the journal from a durable [`cursor::Cursor`] (the last sequence number the
 //! sink has fsync'd), so a sink that was down, full or read-only catches up without loss once it
 //! recovers, and a failing sink never blocks requests: it only falls behind. Failures are retried
@@ -11,10 +11,16 @@
 //! Delivery is at least once: a crash between the sink's fsync and the cursor's may repeat a
 //! record; on start the cursor is moved past the last record already in the sink file, and every
 //! line carries its `seq`, so consumers can drop repeats.
+//!
+//! Each sink's delivered position is what this node acknowledges to journal retention
+//! (`core::audit_retention`): records are pruned only once every node's sinks have them. A sink
+//! whose cursor is behind the prune point (one added after records were pruned, or on a node that
+//! joined later) starts after the prune point: those records no longer exist.
 
 pub mod cursor;
 pub mod file;
 pub mod socket;
+pub mod syslog;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,6 +36,7 @@ use tokio::sync::watch;
 use self::cursor::Cursor;
 use self::file::FileSink;
 use self::socket::SocketSink;
+use self::syslog::SyslogSink;
 use crate::config::SinkConfig;
 use crate::config::SinkKind;
 use crate::config::SocketType;
@@ -103,6 +110,8 @@ pub trait JournalSource: Send + Sync + 'static {
     fn records(&self, from: u64, limit: usize) -> Result<Vec<SinkRecord>, SourceError>;
     /// A receiver that changes when the node applies more of the log.
     fn applied(&self) -> watch::Receiver<u64>;
+    /// The journal's prune point: records up to it were deleted by retention.
+    fn pruned_through(&self) -> Result<u64, SourceError>;
 }
 
 /// A sink's delivery state, shared with `sys/audit`.
@@ -137,6 +146,11 @@ impl SinkHandle {
         self.config.name()
     }
 
+    /// The last sequence number the sink has received (what this node acknowledges for it).
+    pub fn delivered(&self) -> u64 {
+        self.status.delivered()
+    }
+
     /// Vault's `sys/audit` entry of this sink (`type`, `description`, `options`, `local`,
     /// `path`), plus this node's delivery state (`delivered_seq`, `failing`).
     pub fn describe(&self) -> Value {
@@ -155,6 +169,10 @@ impl SinkHandle {
             (SinkKind::Socket, SocketType::Tcp) => {
                 options.insert("address".into(), json!(self.config.address));
                 options.insert("socket_type".into(), json!("tcp"));
+            }
+            (SinkKind::Syslog, _) => {
+                options.insert("facility".into(), json!(self.config.facility()));
+                options.insert("tag".into(), json!(self.config.tag()));
             }
         }
         if let Some(max) = self.config.max_bytes {
@@ -195,6 +213,14 @@ pub fn start(
                 }
                 (SinkKind::Socket, SocketType::Tcp) => {
                     Arc::new(SocketSink::new(socket::Target::Tcp(config.address.clone())))
+                }
+                (SinkKind::Syslog, _) => {
+                    let target = if config.address.is_empty() {
+                        syslog::Target::Unixgram(config.syslog_path().to_path_buf())
+                    } else {
+                        syslog::Target::Udp(config.address.clone())
+                    };
+                    Arc::new(SyslogSink::new(target, &config.facility(), config.tag()))
                 }
             };
             let cursor = Cursor::new(data_dir, config.name(), &config.destination());
@@ -304,6 +330,24 @@ enum Step {
 }
 
 fn step(source: &dyn JournalSource, sink: &dyn Sink, cursor: &Cursor, delivered: u64) -> Step {
+    let pruned_through = match source.pruned_through() {
+        Ok(seq) => seq,
+        Err(SourceError::Sealed) => return Step::Sealed,
+        Err(err) => return Step::Failed(err.to_string()),
+    };
+    if delivered < pruned_through {
+        // Only possible for a sink (or node) that did not exist when these were pruned: retention
+        // waits for every existing sink. They are gone; start after them.
+        tracing::warn!(
+            from = delivered + 1,
+            through = pruned_through,
+            "audit sink starts after the journal's prune point: earlier records were removed by retention before it existed"
+        );
+        return Step::Delivered {
+            last: pruned_through,
+            cursor_stored: cursor.store(pruned_through).is_ok(),
+        };
+    }
     let records = match source.records(delivered + 1, BATCH) {
         Ok(records) => records,
         Err(SourceError::Sealed) => return Step::Sealed,
