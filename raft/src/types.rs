@@ -63,6 +63,7 @@ pub enum Op {
         /// The key to write.
         key: String,
         /// The new value.
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
     },
     /// Remove `key` if it exists.
@@ -104,6 +105,7 @@ pub struct Txn {
     /// Changes applied in order when every guard holds.
     pub ops: Vec<Op>,
     /// Opaque records appended to the journal (each gets the next sequence number and hash).
+    #[serde(with = "crate::codec::byte_vecs")]
     pub journal: Vec<Vec<u8>>,
 }
 
@@ -169,6 +171,7 @@ pub enum ApplyResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// The value bytes (ciphertext, as written).
+    #[serde(with = "serde_bytes")]
     pub value: Vec<u8>,
     /// The revision at which the key was created (since its last deletion).
     pub create_revision: u64,
@@ -188,6 +191,7 @@ pub struct JournalEntry {
     /// `SHA-256(previous hash || record)`; the hash before the first record is all zeros.
     pub hash: [u8; 32],
     /// The opaque record bytes.
+    #[serde(with = "serde_bytes")]
     pub record: Vec<u8>,
 }
 
