@@ -1,11 +1,12 @@
 //! Cluster control: writes each node's config, starts the processes, initializes the vault
 //! (5 shares, threshold 3), unseals every node, and later kills, pauses, resumes, restarts
-//! (and re-unseals), seals and stops nodes. Waits poll conditions with deadlines. Every audited
-//! request the harness makes for itself is a `control` operation in the history, so the audit
-//! checker can account for its record.
+//! (and re-unseals), seals and stops nodes, and removes and re-adds them ([`membership`]).
+//! Waits poll conditions with deadlines. Every audited request the harness makes for itself is a
+//! `control` operation in the history, so the audit checker can account for its record.
 
 pub mod api;
 pub mod audit_export;
+pub mod membership;
 pub mod node;
 
 use std::path::Path;

@@ -3,14 +3,15 @@
 //! ends; then [`heal_all`] undoes anything left (network, pauses, dead or sealed nodes,
 //! clocks). Each fault's start and stop goes to the nemesis log.
 //!
-//! Not here (see README): membership changes (the server has no join/remove API yet) and
-//! lose-unfsynced-writes (needs a FUSE layer that drops unsynced data at kill time).
+//! Not here (see README): lose-unfsynced-writes (needs a FUSE layer that drops unsynced data at
+//! kill time).
 
 pub mod log;
 pub mod partition;
 
 use std::time::Duration;
 
+use anyhow::Context;
 use anyhow::bail;
 use serde::Serialize;
 use serde_json::json;
@@ -36,17 +37,20 @@ pub enum Fault {
     Clock,
     /// Seal a node through `sys/seal` under load, unseal it later.
     Seal,
+    /// Remove a follower from the Raft membership through the API, add it back later.
+    Membership,
 }
 
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 7] = [
         Fault::Kill,
         Fault::Pause,
         Fault::Partition,
         Fault::Loss,
         Fault::Clock,
         Fault::Seal,
+        Fault::Membership,
     ];
 
     /// The fault's name.
@@ -58,6 +62,7 @@ impl Fault {
             Fault::Loss => "loss",
             Fault::Clock => "clock",
             Fault::Seal => "seal",
+            Fault::Membership => "membership",
         }
     }
 
@@ -71,7 +76,7 @@ impl Fault {
                 _ => match Fault::ALL.iter().find(|f| f.name() == name) {
                     Some(fault) => faults.push(*fault),
                     None => bail!(
-                        "unknown nemesis {name:?} (known: kill, pause, partition, loss, clock, seal, all, none)"
+                        "unknown nemesis {name:?} (known: kill, pause, partition, loss, clock, seal, membership, all, none)"
                     ),
                 },
             }
@@ -111,6 +116,7 @@ enum Active {
     Network,
     Clock(Vec<u64>),
     Sealed(Vec<u64>),
+    Removed(Vec<u64>),
 }
 
 /// Nodes to hit: sometimes the leader, sometimes a minority of two (5+ nodes), else one node.
@@ -213,6 +219,21 @@ async fn start(
             log.log(name, "start", &nodes, json!(null));
             Ok(Active::Sealed(nodes))
         }
+        Fault::Membership => {
+            // A follower (the server refuses to remove the leader), asked of the leader so
+            // the answer does not depend on the removed node.
+            let leader = cluster.leader().await.context("no leader to ask")?;
+            let mut followers: Vec<u64> = cluster
+                .ids()
+                .into_iter()
+                .filter(|id| *id != leader)
+                .collect();
+            rng.shuffle(&mut followers);
+            let target = *followers.first().context("no follower to remove")?;
+            cluster.remove_peer(target, leader).await?;
+            log.log(name, "start", &[target], json!({"via": leader}));
+            Ok(Active::Removed(vec![target]))
+        }
     }
 }
 
@@ -254,6 +275,12 @@ async fn stop(
         Active::Sealed(nodes) => {
             for &id in &nodes {
                 cluster.unseal(id, Duration::from_secs(60)).await?;
+            }
+            nodes
+        }
+        Active::Removed(nodes) => {
+            for &id in &nodes {
+                cluster.add_peer(id).await?;
             }
             nodes
         }
@@ -310,7 +337,7 @@ pub async fn run(
 }
 
 /// Undoes every fault: network healed, paused nodes resumed, clocks reset, dead nodes
-/// restarted, every node unsealed.
+/// restarted, every node unsealed, removed nodes added back.
 pub async fn heal_all(cluster: &Cluster, log: &NemesisLog, clocks: bool) -> anyhow::Result<()> {
     cluster.net().heal()?;
     for id in cluster.ids() {
@@ -323,6 +350,7 @@ pub async fn heal_all(cluster: &Cluster, log: &NemesisLog, clocks: bool) -> anyh
     for id in cluster.ids() {
         cluster.restart(id).await?;
     }
+    cluster.ensure_voters().await?;
     log.log("heal", "stop", &cluster.ids(), json!(null));
     Ok(())
 }
