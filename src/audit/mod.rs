@@ -44,6 +44,9 @@ pub struct AuditEvent<'a> {
     pub auth: Option<&'a AuthInfo>,
     /// The request body (values HMAC'd).
     pub request_data: Option<&'a Map<String, Value>>,
+    /// Top-level fields of `request_data` kept in the clear when their value is a number: ones
+    /// that are public anyway (`sys/init`'s share counts, shown by `sys/seal-status`).
+    pub clear_request_fields: &'a [&'a str],
     /// The HTTP status of the response.
     pub status: u16,
     /// The response `data` (values HMAC'd).
@@ -94,6 +97,22 @@ fn audited_data(data: &Map<String, Value>, hasher: Hasher<'_>) -> Value {
     })
 }
 
+/// The recorded request data: [`audited_data`], then the clear fields (numbers only) put back.
+fn request_data(event: &AuditEvent<'_>, hasher: Hasher<'_>) -> Option<Value> {
+    let data = event.request_data?;
+    let mut recorded = audited_data(data, hasher);
+    if let Value::Object(map) = &mut recorded
+        && !map.contains_key("_truncated")
+    {
+        for field in event.clear_request_fields {
+            if let Some(value @ Value::Number(_)) = data.get(*field) {
+                map.insert((*field).to_string(), value.clone());
+            }
+        }
+    }
+    Some(recorded)
+}
+
 /// Builds the record of `event` as JSON bytes, with `time` the RFC 3339 timestamp.
 pub fn record(event: &AuditEvent<'_>, time: &str, hasher: Hasher<'_>) -> Vec<u8> {
     let auth = event.auth.map(|auth| {
@@ -116,7 +135,7 @@ pub fn record(event: &AuditEvent<'_>, time: &str, hasher: Hasher<'_>) -> Vec<u8>
             "client_token": event.client_token.map(|token| hasher(token.as_bytes())),
             "remote_address": event.remote_address,
             "node_id": event.node_id,
-            "data": event.request_data.map(|data| audited_data(data, hasher)),
+            "data": request_data(event, hasher),
         },
         "response": {
             "status": event.status,
@@ -157,6 +176,29 @@ mod tests {
             audited_data(&small, &fake_hmac),
             json!({"k": "hmac-sha256:1"})
         );
+    }
+
+    #[test]
+    fn only_named_number_fields_stay_in_the_clear() {
+        let data = json!({"secret_shares": 5, "secret_threshold": "three-canary",
+                          "pgp_keys": ["key-canary"], "n": 7})
+        .as_object()
+        .cloned()
+        .unwrap();
+        let event = AuditEvent {
+            request_data: Some(&data),
+            clear_request_fields: &["secret_shares", "secret_threshold"],
+            ..AuditEvent::default()
+        };
+        let value: Value = serde_json::from_slice(&record(&event, "t", &fake_hmac)).unwrap();
+        let recorded = &value["request"]["data"];
+        assert_eq!(recorded["secret_shares"], 5);
+        assert_eq!(
+            recorded["secret_threshold"], "hmac-sha256:12",
+            "a named field that is not a number is HMAC'd"
+        );
+        assert_eq!(recorded["pgp_keys"][0], "hmac-sha256:10");
+        assert_eq!(recorded["n"], "hmac-sha256:1", "unnamed numbers are HMAC'd");
     }
 
     #[test]

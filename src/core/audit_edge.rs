@@ -1,11 +1,12 @@
 //! Audit records of requests the pipeline ([`super::request`]) never runs: requests an edge
 //! rejects before they become a [`super::request::ClientRequest`] (a malformed path, query, body
-//! or method), and unseal attempts (`sys/unseal`, HTTP and gRPC).
+//! or method), unseal attempts (`sys/unseal`, HTTP and gRPC) and init attempts (`sys/init`, HTTP
+//! and gRPC).
 //!
 //! Edge rejections on an unsealed node are recorded like any request: the record is committed
 //! before the rejection is answered, and when it cannot be, the client gets a 503 instead. A
 //! sealed node cannot encrypt or HMAC anything, so its rejections are answered unrecorded (as
-//! are `sys/seal-status`, `sys/health`, `sys/leader` and `sys/init`, which are not audited).
+//! are `sys/seal-status`, `sys/health`, `sys/leader` and `GET sys/init`, which are not audited).
 //!
 //! Unseal attempts, the decision: an attempt on an unsealed node is recorded before it is
 //! answered (fail closed, like every request). An attempt on a sealed node cannot be: the audit
@@ -13,13 +14,37 @@
 //! open. Shipping the attempt to an unsealed peer to be recorded there would mean sending the
 //! share off the node in order to HMAC it, so it is not done. Instead a sealed node keeps its
 //! attempts in memory, each share in a zeroizing buffer, and commits their records (shares
-//! HMAC'd) as soon as it unseals, before the attempt that unsealed it is answered; that attempt
-//! comes last, so the journal holds the ceremony in order. At most [`MAX_PENDING`] attempts are
-//! held; beyond that one summary record says how many were not kept. What this cannot record:
-//! attempts on a node that is restarted or never unsealed (the memory is gone, as is the unseal
-//! progress itself), and a sealed node answers attempts before their records exist. If the
-//! records cannot be committed at unseal, the node stays unsealed (undoing that would lose the
-//! operators' shares), answers without a request id, and retries in the background.
+//! HMAC'd) as soon as it unseals (by shares, or by its HSM), before the attempt that unsealed it
+//! is answered; that attempt comes last, so the journal holds the ceremony in order. At most
+//! [`MAX_PENDING`] attempts are held; beyond that one summary record says how many were not kept.
+//! What this cannot record: attempts on a node that is restarted or never unsealed (the memory is
+//! gone, as is the unseal progress itself), and a sealed node answers attempts before their
+//! records exist. If the records cannot be committed at unseal, the node stays unsealed (undoing
+//! that would lose the operators' shares), answers without a request id, and retries in the
+//! background.
+//!
+//! Init attempts (`PUT`/`POST sys/init`):
+//! - A successful init commits its own record in the very transaction that initializes the
+//!   cluster, encrypted and HMAC'd with the keys it just made (see [`super::init`]), so the
+//!   journal's first record is always the init. Its request id is answered in the
+//!   `X-Strongroom-Request-Id` header (Vault's init answer has no envelope to carry it).
+//! - The record holds the request as usual (the share counts in the clear, as they are public in
+//!   `sys/seal-status`; every other field, `pgp_keys` included, HMAC'd) and status 200, but no
+//!   response data: the shares and the root token are never recorded, not even HMAC'd. Vault
+//!   records their HMACs; an HMAC of a share or of the root token serves no search an operator
+//!   needs (they hold the values themselves) and would put a derivative of them in every sink.
+//! - A failed attempt on an initialized cluster (400 "Vault is already initialized", or a bad
+//!   body) is recorded like an edge rejection: on an unsealed node, committed before the answer
+//!   (503 if it cannot be); on a sealed node, held with the unseal attempts above and committed
+//!   when the node unseals, the answer carrying no request id.
+//! - A failed attempt on a node that has not seen the cluster initialized (bad
+//!   `secret_shares`/`secret_threshold`, bad PGP keys, no leader yet, or a guard lost to a
+//!   concurrent init it has not applied yet) cannot be recorded and is not: no barrier key
+//!   exists yet to encrypt or HMAC its record with, and holding it for a barrier made later
+//!   would record requests against a cluster that did not exist when they were refused. Such an
+//!   attempt changes nothing.
+//! - An init whose commit timed out (503) but that applied afterwards has both records: its own
+//!   (status 200, in the init transaction) and the failure's (status 503), under one request id.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -86,11 +111,68 @@ pub struct UnsealOutcome {
     pub request_id: Option<String>,
 }
 
+/// Who sent a `sys/init` request and what it asked, for its record (see the module doc).
+pub struct InitAudit {
+    /// The request's id, answered when its record is committed.
+    pub request_id: String,
+    /// The client's address.
+    pub remote_address: Option<String>,
+    /// The request body, when it was a JSON object (HMAC'd in the record except
+    /// [`INIT_CLEAR_FIELDS`]).
+    pub data: Option<Map<String, Value>>,
+}
+
+/// `sys/init` body fields recorded in the clear (when they are numbers): the share counts,
+/// which `sys/seal-status` shows to anyone.
+pub const INIT_CLEAR_FIELDS: &[&str] = &[
+    "secret_shares",
+    "secret_threshold",
+    "recovery_shares",
+    "recovery_threshold",
+];
+
+impl InitAudit {
+    /// A new init request's audit context, with a fresh request id.
+    pub fn new(remote_address: Option<String>, data: Option<Map<String, Value>>) -> Self {
+        InitAudit {
+            request_id: crate::crypto::random_id(),
+            remote_address,
+            data,
+        }
+    }
+
+    /// The record of this request answered with `status` (and `error`), as JSON bytes.
+    pub(super) fn record(
+        &self,
+        node_id: u64,
+        time: &str,
+        status: u16,
+        error: Option<String>,
+        hasher: audit::Hasher<'_>,
+    ) -> Vec<u8> {
+        let event = AuditEvent {
+            request_id: &self.request_id,
+            operation: "update",
+            path: "sys/init",
+            remote_address: self.remote_address.clone(),
+            node_id,
+            request_data: self.data.as_ref(),
+            clear_request_fields: INIT_CLEAR_FIELDS,
+            status,
+            error,
+            ..AuditEvent::default()
+        };
+        audit::record(&event, time, hasher)
+    }
+}
+
 /// One attempt held by a sealed node until it can be recorded.
 struct HeldAttempt {
     request_id: String,
     time: String,
     remote_address: Option<String>,
+    /// What was attempted.
+    kind: HeldKind,
     key: Option<Zeroizing<String>>,
     reset: Option<bool>,
     status: u16,
@@ -136,6 +218,14 @@ impl HeldAttempts {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The request a held attempt was.
+enum HeldKind {
+    /// `sys/unseal` (its share and reset flag are in the attempt).
+    Unseal,
+    /// `sys/init`, with its request body.
+    Init(Option<Map<String, Value>>),
 }
 
 fn now() -> String {
@@ -201,6 +291,7 @@ impl Core {
             request_id,
             time,
             remote_address: attempt.remote_address,
+            kind: HeldKind::Unseal,
             key,
             reset,
             status,
@@ -238,6 +329,49 @@ impl Core {
         UnsealOutcome {
             result,
             request_id: committed.then_some(request_id),
+        }
+    }
+
+    /// Records a failed `sys/init` answered with `status` and `error` (see the module doc).
+    /// Returns the request id when the record is committed, `None` when it is held (sealed node)
+    /// or cannot be made (uninitialized node); `Unavailable` when it could not be committed (the
+    /// edge answers 503 instead).
+    pub async fn audit_init_failure(
+        &self,
+        init: InitAudit,
+        status: u16,
+        error: String,
+    ) -> Result<Option<String>, CoreError> {
+        let time = now();
+        if self.is_sealed() {
+            if self.is_initialized()? {
+                self.held_unseal_attempts.hold(HeldAttempt {
+                    request_id: init.request_id,
+                    time,
+                    remote_address: init.remote_address,
+                    kind: HeldKind::Init(init.data),
+                    key: None,
+                    reset: None,
+                    status,
+                    response: None,
+                    error: Some(error),
+                });
+            }
+            return Ok(None);
+        }
+        let record = init.record(self.node.id(), &time, status, Some(error), &|bytes| {
+            self.audit_hmac(bytes)
+        });
+        self.audit.commit(self.seal_record(&record)?).await?;
+        Ok(Some(init.request_id))
+    }
+
+    /// Commits the attempts held while sealed, now that this node is unsealed (by its HSM; an
+    /// unseal by shares does it in [`Core::unseal_audited`]), retrying in the background if
+    /// that fails.
+    pub(super) async fn record_held_attempts(self: &Arc<Self>) {
+        if !self.is_sealed() && !self.flush_held_attempts().await {
+            self.retry_held_attempts();
         }
     }
 
@@ -309,13 +443,29 @@ impl Core {
                 // Not an answered request: a notice that some were not kept.
                 status: 0,
                 error: Some(format!(
-                    "{dropped} unseal attempts while sealed were not recorded: more than {MAX_PENDING} were waiting"
+                    "{dropped} unseal or init attempts while sealed were not recorded: more than {MAX_PENDING} were waiting"
                 )),
                 ..AuditEvent::default()
             };
             records.push(self.seal_record(&audit::record(&event, &now(), &hasher))?);
         }
         for attempt in attempts {
+            if let HeldKind::Init(data) = &attempt.kind {
+                let init = InitAudit {
+                    request_id: attempt.request_id.clone(),
+                    remote_address: attempt.remote_address.clone(),
+                    data: data.clone(),
+                };
+                let record = init.record(
+                    self.node.id(),
+                    &attempt.time,
+                    attempt.status,
+                    attempt.error.clone(),
+                    &hasher,
+                );
+                records.push(self.seal_record(&record)?);
+                continue;
+            }
             let mut data = Map::new();
             if let Some(key) = &attempt.key {
                 data.insert("key".into(), json!(key.as_str()));
@@ -355,6 +505,7 @@ mod tests {
             request_id: format!("r{n}"),
             time: String::new(),
             remote_address: None,
+            kind: HeldKind::Unseal,
             key: Some(Zeroizing::new(format!("share-{n}"))),
             reset: Some(false),
             status: 200,

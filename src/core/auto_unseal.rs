@@ -244,7 +244,11 @@ async fn auto_unseal_loop(core: Weak<Core>) {
     loop {
         let Some(strong) = core.upgrade() else { return };
         match strong.try_auto_unseal() {
-            Ok(true) => return,
+            Ok(true) => {
+                // Init attempts answered while sealed are recorded now (see `audit_edge`).
+                strong.record_held_attempts().await;
+                return;
+            }
             Ok(false) => {}
             Err(err) => {
                 let message = err.to_string();

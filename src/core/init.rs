@@ -3,6 +3,10 @@
 //! identity, written in one guarded transaction. The shares and the root token are returned once
 //! and exist nowhere else; the node stays sealed, as in Vault. With holders' PGP keys they are
 //! returned only encrypted (see [`super::pgp`]).
+//!
+//! The same transaction appends the request's audit record, encrypted and HMAC'd with the keys
+//! just made: the share counts and the (HMAC'd) request body, never the shares or the root token
+//! (see [`super::audit_edge`] for that choice and for how failed attempts are recorded).
 
 use std::sync::Arc;
 
@@ -18,6 +22,7 @@ use super::CLUSTER_INFO_KEY;
 use super::Core;
 use super::CoreError;
 use super::JOURNAL_AAD;
+use super::audit_edge::InitAudit;
 use super::mounts::MOUNTS_KEY;
 use super::mounts::MountTable;
 use super::now_secs;
@@ -71,23 +76,17 @@ impl Core {
         Ok(self.reader().get(SEAL_CONFIG_PATH)?.is_some())
     }
 
-    /// Initializes the cluster with `secret_shares` shares of which `secret_threshold` unseal.
+    /// Initializes the cluster with `secret_shares` shares of which `secret_threshold` unseal,
+    /// encrypting the shares and the root token to the holders' keys (if any) before anything is
+    /// written (a failure leaves the cluster uninitialized), and committing `audit`'s record
+    /// (status 200) with the keys. A failure is not recorded here: the edge records it with
+    /// [`Core::audit_init_failure`].
     pub async fn initialize(
         &self,
         secret_shares: u32,
         secret_threshold: u32,
-    ) -> Result<InitResult, CoreError> {
-        self.initialize_with_pgp(secret_shares, secret_threshold, &InitPgpKeys::default())
-            .await
-    }
-
-    /// [`Core::initialize`], encrypting the shares and the root token to the holders' keys
-    /// before anything is written (a failure leaves the cluster uninitialized).
-    pub async fn initialize_with_pgp(
-        &self,
-        secret_shares: u32,
-        secret_threshold: u32,
         pgp_keys: &InitPgpKeys,
+        audit: &InitAudit,
     ) -> Result<InitResult, CoreError> {
         let (unseal_key, shares, seal_config) = seal::generate(secret_shares, secret_threshold)?;
         let encrypted_shares = pgp_keys
@@ -126,13 +125,13 @@ impl Core {
         let entry = token::root_entry(id_hash, token::generate_accessor(), now_secs());
         token::store(&mut builder.view(token::VIEW_PREFIX), &entry)
             .map_err(|err| CoreError::Internal(err.to_string()))?;
-        let record = serde_json::json!({
-            "time": crate::logical::time::format_nanos(crate::logical::time::now_nanos()),
-            "type": "init",
-            "request": {"path": "sys/init", "operation": "update", "node_id": self.node.id(),
-                        "data": {"secret_shares": secret_shares, "secret_threshold": secret_threshold}},
+        // The record is built with the new barrier's keys (this node stays sealed), so its HMACs
+        // match what `sys/audit-hash` computes once the cluster is unsealed.
+        let time = crate::logical::time::format_nanos(crate::logical::time::now_nanos());
+        let record = audit.record(self.node.id(), &time, 200, None, &|bytes| {
+            super::audit_hmac_with(&barrier, bytes)
         });
-        let journal = vec![barrier.encrypt(JOURNAL_AAD, record.to_string().as_bytes())?];
+        let journal = vec![barrier.encrypt(JOURNAL_AAD, &record)?];
         let mut txn = builder.into_txn(journal)?;
         // The seal material is stored as produced: the config is public, the root key is wrapped
         // by the unseal key and the keyring by the root key.

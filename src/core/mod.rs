@@ -155,16 +155,21 @@ impl Core {
 
     /// The audit HMAC of bytes as `hmac-sha256:<hex>`.
     fn audit_hmac(&self, bytes: &[u8]) -> String {
-        match self.barrier.mac("audit", bytes) {
-            Ok(mac) => format!("hmac-sha256:{}", hex::encode(mac)),
-            Err(_) => "hmac-sha256:unavailable".to_string(),
-        }
+        audit_hmac_with(&self.barrier, bytes)
     }
 
     fn unseal_progress(&self) -> std::sync::MutexGuard<'_, UnsealProgress> {
         self.unseal_progress
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The audit HMAC of bytes under `barrier`'s keys, as `hmac-sha256:<hex>`.
+fn audit_hmac_with(barrier: &Barrier, bytes: &[u8]) -> String {
+    match barrier.mac("audit", bytes) {
+        Ok(mac) => format!("hmac-sha256:{}", hex::encode(mac)),
+        Err(_) => "hmac-sha256:unavailable".to_string(),
     }
 }
 

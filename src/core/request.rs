@@ -446,6 +446,7 @@ impl Core {
             client_token: request.token.as_deref().map(String::as_str),
             auth,
             request_data: (!request.data.is_empty()).then_some(&request.data),
+            clear_request_fields: &[],
             status,
             response_data,
             response_auth,

@@ -26,6 +26,7 @@ mod t61_kv_bad_input;
 mod t70_dev;
 mod t80_grpc;
 mod t90_transit;
+mod t94_audit_init;
 mod t95_audit;
 mod t96_audit_tamper;
 mod t97_audit_socket;

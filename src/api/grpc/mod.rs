@@ -1,6 +1,6 @@
 //! The client gRPC API (`proto/vault.proto`): the same pipeline as the HTTP API behind typed
 //! calls. Tokens travel in the `x-vault-token` metadata entry. Calls refused while parsing and
-//! unseal attempts are audited as over HTTP (see `core::audit_edge`).
+//! unseal and init attempts are audited as over HTTP (see `core::audit_edge`).
 
 mod error;
 
@@ -18,9 +18,11 @@ use crate::api::input::json_object;
 use crate::api::input::normalize_path;
 use crate::core::Core;
 use crate::core::CoreError;
+use crate::core::audit_edge::InitAudit;
 use crate::core::audit_edge::Rejected;
 use crate::core::audit_edge::UnsealAttempt;
 use crate::core::audit_edge::UnsealInput;
+use crate::core::init::InitPgpKeys;
 use crate::core::request::ClientRequest;
 use crate::core::request::Consistency;
 use crate::core::unseal::SealStatus;
@@ -159,12 +161,36 @@ impl pb::vault_server::Vault for VaultGrpc {
         &self,
         request: Request<pb::InitRequest>,
     ) -> Result<Response<pb::InitResponse>, Status> {
+        let remote_address = request.remote_addr().map(|addr| addr.ip().to_string());
         let init = request.into_inner();
-        let result = self
+        let mut data = Map::new();
+        data.insert("secret_shares".into(), init.secret_shares.into());
+        data.insert("secret_threshold".into(), init.secret_threshold.into());
+        // Audited as over HTTP (see `core::audit_edge`); gRPC's answer has no request id.
+        let audit = InitAudit::new(remote_address, Some(data));
+        let initialized = self
             .core
-            .initialize(init.secret_shares, init.secret_threshold)
-            .await
-            .map_err(|err| status_for(&err))?;
+            .initialize(
+                init.secret_shares,
+                init.secret_threshold,
+                &InitPgpKeys::default(),
+                &audit,
+            )
+            .await;
+        let result = match initialized {
+            Ok(result) => result,
+            Err(err) => {
+                let status = err.kind().status_code();
+                let recorded = self
+                    .core
+                    .audit_init_failure(audit, status, err.client_message())
+                    .await;
+                return Err(match recorded {
+                    Ok(_) => status_for(&err),
+                    Err(record_err) => status_for(&record_err),
+                });
+            }
+        };
         Ok(Response::new(pb::InitResponse {
             keys: result.shares.iter().map(|share| share.to_hex()).collect(),
             keys_base64: result

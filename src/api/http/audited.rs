@@ -2,8 +2,8 @@
 //! while it is parsed (path, query, body, method, JSON, consistency header) is recorded through
 //! [`Core::audit_rejected`] before the refusal is answered (503 when that record cannot be
 //! committed), and `sys/unseal` goes through [`Core::unseal_audited`] (see `core::audit_edge`
-//! for what a sealed node can and cannot record). The request id header is set only on answers
-//! whose record is committed.
+//! for what a sealed node can and cannot record; `sys/init` is audited in `super::sys`, the same
+//! way). The request id header is set only on answers whose record is committed.
 
 use std::sync::Arc;
 

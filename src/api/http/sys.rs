@@ -1,5 +1,6 @@
-//! The unauthenticated seal and status endpoints: `sys/init`, `sys/unseal` (attempts are served
-//! and audited by `super::audited`), `sys/seal-status`,
+//! The unauthenticated seal and status endpoints: `sys/init` (audited: the request id of its
+//! record is answered in the request id header, see `core::audit_edge`), `sys/unseal` (attempts
+//! are served and audited by `super::audited`), `sys/seal-status`,
 //! `sys/health` (with Vault's status codes and query overrides), `sys/leader` and
 //! `sys/cluster-members` (Strongroom's). They answer while sealed. The share-holder ceremonies
 //! (`sys/rekey/*`, `sys/generate-root/*`) also take no token (the shares authorize them); the
@@ -15,9 +16,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::audited::with_request_id;
 use super::error::ApiError;
 use super::request::json_object;
 use crate::core::Core;
+use crate::core::audit_edge::InitAudit;
 use crate::core::ceremony::CeremonyOperation;
 use crate::core::ceremony::CeremonyRequest;
 use crate::core::ceremony::is_ceremony_path;
@@ -77,7 +80,7 @@ pub(super) async fn serve_unauthenticated(
         ("sys/init", "GET") => {
             Json(json!({ "initialized": core.is_initialized()? })).into_response()
         }
-        ("sys/init", _) if is_write => init(core, body).await?,
+        ("sys/init", _) if is_write => init(core, body, remote_address).await,
         ("sys/seal-status", "GET") => Json(core.seal_status()?).into_response(),
         ("sys/health", "GET" | "HEAD") => health(core, method, query)?,
         ("sys/leader", "GET") => Json(core.leader()).into_response(),
@@ -130,7 +133,25 @@ async fn ceremony(
     })
 }
 
-async fn init(core: &Core, body: &[u8]) -> Result<Response, ApiError> {
+/// `sys/init`, audited: a success's record is committed with the init, a failure's is recorded
+/// before it is answered (or held, or not recorded: see `core::audit_edge`), and the answer
+/// carries the request id when the record is committed (503 when it could not be).
+async fn init(core: &Core, body: &[u8], remote_address: Option<String>) -> Response {
+    let audit = InitAudit::new(remote_address, json_object(body).ok());
+    match initialize(core, body, &audit).await {
+        Ok(response) => with_request_id(response, Some(&audit.request_id)),
+        Err(error) => {
+            let (status, message) = error.status_and_message();
+            match core.audit_init_failure(audit, status, message).await {
+                Ok(request_id) => with_request_id(error.into_response(), request_id.as_deref()),
+                Err(err) => ApiError::Core(err).into_response(),
+            }
+        }
+    }
+}
+
+/// Parses and runs `sys/init` (its record rides in the init's transaction).
+async fn initialize(core: &Core, body: &[u8], audit: &InitAudit) -> Result<Response, ApiError> {
     let mut request: InitRequest = parse(body)?;
     let hsm = recovery::apply_seal(&mut request, core.hsm_configured())?;
     let (Some(shares), Some(threshold)) = (request.secret_shares, request.secret_threshold) else {
@@ -143,9 +164,7 @@ async fn init(core: &Core, body: &[u8]) -> Result<Response, ApiError> {
         shares: pgp::key_list(request.pgp_keys.as_ref(), "pgp_keys", shares)?,
         root_token: pgp::single_key(request.root_token_pgp_key.as_ref(), "root_token_pgp_key")?,
     };
-    let result = core
-        .initialize_with_pgp(shares, threshold, &pgp_keys)
-        .await?;
+    let result = core.initialize(shares, threshold, &pgp_keys, audit).await?;
     let (keys, keys_base64) = match &result.encrypted_shares {
         Some(messages) => pgp::share_fields(messages),
         None => (
