@@ -147,7 +147,11 @@ impl fmt::Debug for Pkcs11Settings {
 pub struct Hsm {
     /// One session, used by one caller at a time (a `Session` is not `Sync`).
     session: Mutex<Session>,
-    key: ObjectHandle,
+    /// The wrapping key's label. The key is looked up for every operation: an object handle
+    /// kept from `open` is not stable (SoftHSM2 re-indexes its objects when the token file
+    /// changes, which its own login does, and the old handle then names another object:
+    /// "invalid mechanism" on a later encrypt, seen in t102).
+    key_label: String,
     /// Keeps the module loaded for as long as the session lives.
     _context: Pkcs11,
 }
@@ -231,8 +235,8 @@ impl Hsm {
         let found = session
             .find_objects(&key_template(&settings.key_label))
             .map_err(op_error)?;
-        let key = match found.as_slice() {
-            [key] => *key,
+        match found.as_slice() {
+            [_] => {}
             [] => {
                 return Err(HsmError::KeyNotFound {
                     label: settings.key_label.clone(),
@@ -240,10 +244,10 @@ impl Hsm {
                 });
             }
             _ => return Err(HsmError::KeyAmbiguous(settings.key_label.clone())),
-        };
+        }
         Ok(Hsm {
             session: Mutex::new(session),
-            key,
+            key_label: settings.key_label.clone(),
             _context: context,
         })
     }
@@ -254,6 +258,21 @@ impl Hsm {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The wrapping key's handle in `session`, found by its label now.
+    fn key(&self, session: &Session) -> Result<ObjectHandle, HsmError> {
+        let found = session
+            .find_objects(&key_template(&self.key_label))
+            .map_err(op_error)?;
+        match found.as_slice() {
+            [key] => Ok(*key),
+            [] => Err(HsmError::Operation(format!(
+                "the key labelled {:?} is no longer on the token",
+                self.key_label
+            ))),
+            _ => Err(HsmError::KeyAmbiguous(self.key_label.clone())),
+        }
+    }
+
     /// Encrypts `plaintext` with the HSM key (AES-GCM, random IV, `aad` authenticated).
     ///
     /// # Errors
@@ -262,10 +281,12 @@ impl Hsm {
     pub fn encrypt(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, HsmError> {
         let mut iv = *random_bytes::<IV_LEN>();
         let params = GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(op_error)?;
-        let ciphertext = self
-            .session()
-            .encrypt(&Mechanism::AesGcm(params), self.key, plaintext)
+        let session = self.session();
+        let key = self.key(&session)?;
+        let ciphertext = session
+            .encrypt(&Mechanism::AesGcm(params), key, plaintext)
             .map_err(op_error)?;
+        drop(session);
         let mut blob = Vec::with_capacity(1 + IV_LEN + ciphertext.len());
         blob.push(BLOB_VERSION);
         blob.extend_from_slice(&iv);
@@ -287,10 +308,9 @@ impl Hsm {
         let mut iv = [0u8; IV_LEN];
         iv.copy_from_slice(&blob[1..=IV_LEN]);
         let params = GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(op_error)?;
-        match self
-            .session()
-            .decrypt(&Mechanism::AesGcm(params), self.key, &blob[1 + IV_LEN..])
-        {
+        let session = self.session();
+        let key = self.key(&session)?;
+        match session.decrypt(&Mechanism::AesGcm(params), key, &blob[1 + IV_LEN..]) {
             Ok(plaintext) => Ok(Zeroizing::new(plaintext)),
             // A failed tag check is CKR_ENCRYPTED_DATA_INVALID by the standard; SoftHSM2 answers
             // CKR_GENERAL_ERROR (its OpenSSL DecryptFinal failed), which the token gives for

@@ -162,6 +162,20 @@ impl TestCluster {
         extra_toml: &str,
         env: &[(&str, &str)],
     ) -> TestCluster {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
+        TestCluster::start_with_node_env(count, tuning, extra_toml, |_| env.clone()).await
+    }
+
+    /// [`TestCluster::start_custom`] with each node's environment given by `env_of(node id)`.
+    pub async fn start_with_node_env(
+        count: usize,
+        tuning: Tuning,
+        extra_toml: &str,
+        env_of: impl Fn(u64) -> Vec<(String, String)>,
+    ) -> TestCluster {
         let slot = Slot::acquire();
         let dir = tempfile::Builder::new()
             .prefix("strongroom-test-")
@@ -177,10 +191,7 @@ impl TestCluster {
                 config_path: dir.path().join(format!("node{id}.toml")),
                 log_path: dir.path().join(format!("node{id}.log")),
                 child: None,
-                env: env
-                    .iter()
-                    .map(|(key, value)| (key.to_string(), value.to_string()))
-                    .collect(),
+                env: env_of(id),
             })
             .collect();
         let peers: String = nodes

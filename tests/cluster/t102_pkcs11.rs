@@ -94,6 +94,50 @@ fn make_hsm(dir: &Path) -> std::path::PathBuf {
     conf
 }
 
+/// Gives each of `nodes` its own SoftHSM2 (a copy of the token made by [`make_hsm`], so the same
+/// key), as nodes on separate hosts each have their own HSM holding the cluster's key. Returns
+/// each node's `SOFTHSM2_CONF`, by node id.
+fn hsm_per_node(dir: &Path, nodes: u64) -> Vec<String> {
+    (1..=nodes)
+        .map(|id| {
+            let own = dir.join(format!("node{id}"));
+            let tokens = own.join("tokens");
+            copy_dir(&dir.join("tokens"), &tokens);
+            let conf = own.join("softhsm2.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                    tokens.display()
+                ),
+            )
+            .expect("write softhsm2.conf");
+            conf.to_str().expect("utf-8 path").to_string()
+        })
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+/// Each node's environment: its own SoftHSM2 config.
+fn hsm_env(confs: &[String]) -> impl Fn(u64) -> Vec<(String, String)> + '_ {
+    |id| {
+        let index = usize::try_from(id - 1).expect("node id");
+        vec![("SOFTHSM2_CONF".to_string(), confs[index].clone())]
+    }
+}
+
 async fn status(cluster: &TestCluster, index: usize) -> Value {
     let (code, body) = cluster
         .call(index, "GET", "sys/seal-status", None, None)
@@ -136,21 +180,16 @@ async fn hsm_cluster_unseals_itself_and_recovers_without_the_hsm() {
     );
     bounded(Duration::from_secs(400), async {
         let hsm_dir = tempfile::tempdir().expect("hsm dir");
-        let conf = make_hsm(hsm_dir.path());
+        make_hsm(hsm_dir.path());
         let pin_file = hsm_dir.path().join("pin");
         std::fs::write(&pin_file, format!("{PIN}\n")).expect("pin file");
         let seal = format!(
             "\n[seal.pkcs11]\nlib = \"{SOFTHSM_LIB}\"\ntoken_label = \"{TOKEN}\"\npin_file = \"{}\"\nkey_label = \"{KEY_LABEL}\"\n",
             pin_file.display()
         );
-        let conf_text = conf.to_str().expect("utf-8 path").to_string();
-        let mut cluster = TestCluster::start_custom(
-            3,
-            Tuning::default(),
-            &seal,
-            &[("SOFTHSM2_CONF", conf_text.as_str())],
-        )
-        .await;
+        let confs = hsm_per_node(hsm_dir.path(), 3);
+        let mut cluster =
+            TestCluster::start_with_node_env(3, Tuning::default(), &seal, hsm_env(&confs)).await;
 
         let before = status(&cluster, 0).await;
         assert_eq!(
@@ -298,7 +337,7 @@ async fn hsm_cluster_unseals_itself_and_recovers_without_the_hsm() {
 
         // The HSM is lost (its token deleted): node 3 starts, stays sealed, and the recovery
         // shares unseal it; the others keep serving.
-        for entry in std::fs::read_dir(hsm_dir.path().join("tokens")).expect("token dir") {
+        for entry in std::fs::read_dir(hsm_dir.path().join("node3/tokens")).expect("token dir") {
             std::fs::remove_dir_all(entry.expect("entry").path()).expect("delete token");
         }
         cluster.spawn(2);
@@ -376,22 +415,17 @@ async fn seal_migrates_from_shamir_to_pkcs11_and_back() {
     );
     bounded(Duration::from_secs(400), async {
         let hsm_dir = tempfile::tempdir().expect("hsm dir");
-        let conf = make_hsm(hsm_dir.path());
+        make_hsm(hsm_dir.path());
         let pin_file = hsm_dir.path().join("pin");
         std::fs::write(&pin_file, PIN).expect("pin file");
         let seal = format!(
             "\n[seal.pkcs11]\nlib = \"{SOFTHSM_LIB}\"\ntoken_label = \"{TOKEN}\"\npin_file = \"{}\"\nkey_label = \"{KEY_LABEL}\"\n",
             pin_file.display()
         );
-        let conf_text = conf.to_str().expect("utf-8 path").to_string();
         // A Shamir cluster whose processes can reach the HSM once configured to.
-        let mut cluster = TestCluster::start_custom(
-            3,
-            Tuning::default(),
-            "",
-            &[("SOFTHSM2_CONF", conf_text.as_str())],
-        )
-        .await;
+        let confs = hsm_per_node(hsm_dir.path(), 3);
+        let mut cluster =
+            TestCluster::start_with_node_env(3, Tuning::default(), "", hsm_env(&confs)).await;
         cluster.init(0).await;
         for index in 0..3 {
             cluster.unseal(index).await;
