@@ -57,23 +57,46 @@ pub struct AuditEvent<'a> {
     pub error: Option<String>,
 }
 
+/// Arrays and objects nested deeper than this in request or response data are recorded as one
+/// HMAC of their JSON text instead of itemized. Records must parse back: serde_json refuses input
+/// nested deeper than 128 levels, and data can nest without bound (the response of
+/// `sys/audit/log` carries earlier records, each carrying the records its own read returned, one
+/// level deeper at every generation: a journal read in a loop made an unreadable record within
+/// 60 reads, and every later `sys/audit/log` page that included it answered 500).
+pub const MAX_ITEMIZED_DEPTH: usize = 32;
+
 /// Replaces every leaf value (string, number, boolean) of `value` by its HMAC, keeping the shape
-/// (object keys, array positions, nulls) so records can still be searched by field.
+/// (object keys, array positions, nulls) so records can still be searched by field; below
+/// [`MAX_ITEMIZED_DEPTH`] a whole subtree becomes one HMAC.
 pub fn hash_value(value: &Value, hasher: Hasher<'_>) -> Value {
+    hash_at(value, hasher, 0)
+}
+
+fn hash_at(value: &Value, hasher: Hasher<'_>, depth: usize) -> Value {
     match value {
         Value::Null => Value::Null,
         Value::String(text) => Value::String(hasher(text.as_bytes())),
         Value::Bool(_) | Value::Number(_) => Value::String(hasher(value.to_string().as_bytes())),
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|item| hash_value(item, hasher)).collect())
+        Value::Array(_) | Value::Object(_) if depth >= MAX_ITEMIZED_DEPTH => {
+            Value::String(hasher(value.to_string().as_bytes()))
         }
-        Value::Object(map) => Value::Object(hash_map(map, hasher)),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| hash_at(item, hasher, depth + 1))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(hash_map_at(map, hasher, depth + 1)),
     }
 }
 
 fn hash_map(map: &Map<String, Value>, hasher: Hasher<'_>) -> Map<String, Value> {
+    hash_map_at(map, hasher, 1)
+}
+
+fn hash_map_at(map: &Map<String, Value>, hasher: Hasher<'_>, depth: usize) -> Map<String, Value> {
     map.iter()
-        .map(|(key, value)| (key.clone(), hash_value(value, hasher)))
+        .map(|(key, value)| (key.clone(), hash_at(value, hasher, depth)))
         .collect()
 }
 
@@ -150,6 +173,35 @@ pub fn record(event: &AuditEvent<'_>, time: &str, hasher: Hasher<'_>) -> Vec<u8>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deeply_nested_data_is_capped_so_the_record_parses_back() {
+        let hasher = |bytes: &[u8]| format!("hmac-sha256:{}", bytes.len());
+        let mut deep = json!("leaf");
+        for _ in 0..300 {
+            deep = json!({"records": [deep]});
+        }
+        let hashed = hash_value(&deep, &hasher);
+        let text = serde_json::to_string(&json!({"response": {"data": hashed}})).unwrap();
+        let parsed: Value = serde_json::from_str(&text).expect("the record parses back");
+        // Shallow levels stay itemized and searchable by field.
+        assert!(parsed["response"]["data"]["records"][0]["records"][0].is_object());
+        // The first level at the cap is one HMAC of that subtree's JSON.
+        let mut at_cap = &hashed;
+        for _ in 0..MAX_ITEMIZED_DEPTH / 2 {
+            at_cap = &at_cap["records"][0];
+        }
+        assert!(
+            at_cap
+                .as_str()
+                .is_some_and(|s| s.starts_with("hmac-sha256:")),
+            "{at_cap}"
+        );
+        assert_eq!(
+            hash_value(&json!({"a": [1, {"b": "c"}]}), &hasher),
+            json!({"a": ["hmac-sha256:1", {"b": "hmac-sha256:1"}]})
+        );
+    }
 
     fn fake_hmac(bytes: &[u8]) -> String {
         format!("hmac-sha256:{}", bytes.len())

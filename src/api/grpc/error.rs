@@ -24,7 +24,7 @@ pub fn code_for(kind: ErrorKind) -> Code {
 pub fn status_for(err: &CoreError) -> Status {
     let kind = err.kind();
     if kind == ErrorKind::Internal {
-        tracing::error!(error = %err, "internal error");
+        tracing::error!(error = ?err, "internal error");
     }
     let message = match kind {
         ErrorKind::NotFound => "not found".to_string(),

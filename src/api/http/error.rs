@@ -56,7 +56,7 @@ impl IntoResponse for ApiError {
             ApiError::Core(err) => {
                 let kind = err.kind();
                 if kind == ErrorKind::Internal {
-                    tracing::error!(error = %err, "internal error");
+                    tracing::error!(error = ?err, "internal error");
                 }
                 let errors = match kind {
                     ErrorKind::NotFound => Vec::new(),
