@@ -12,9 +12,6 @@ cargo test --workspace --locked
 # Not run here, for CI's time budget (10 to 17 minutes on 2 cores): the 10,000-version run of
 # t26 (the default suite runs it with 500 versions). Run it by name:
 #   cargo test --workspace --test cluster -- --ignored t26_kv_versions
-# Also not run here: t102 (HSM auto-unseal and seal migration on SoftHSM2), quarantined as flaky
-# (2 of 5 runs failed on 2026-11-26; issue 8). Run it by name:
-#   cargo test --workspace --test cluster -- --ignored t102
 # The Python compatibility suite: the published hvac client against real clusters, using the
 # debug binary the tests above built.
 ./scripts/compat.sh

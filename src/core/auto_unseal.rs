@@ -122,7 +122,10 @@ impl Core {
         let blob = self
             .ready_hsm()?
             .wrap_unseal_key(unseal_key)
-            .map_err(|err| CoreError::Unavailable(err.to_string()))?;
+            .map_err(|err| {
+                tracing::error!(error = %err, "the HSM could not wrap the unseal key");
+                CoreError::Unavailable(err.to_string())
+            })?;
         Ok(Op::Put {
             key: HSM_UNSEAL_KEY_PATH.to_string(),
             value: blob,

@@ -25,6 +25,7 @@ use cryptoki::error::RvError;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::object::Attribute;
+use cryptoki::object::AttributeType;
 use cryptoki::object::KeyType;
 use cryptoki::object::ObjectClass;
 use cryptoki::object::ObjectHandle;
@@ -84,6 +85,19 @@ pub enum HsmError {
     /// More than one key carries the label: which one wraps the unseal key would be ambiguous.
     #[error("PKCS#11 key label {0:?} is ambiguous: more than one AES key has it")]
     KeyAmbiguous(String),
+    /// The key with the label is not a valid AES key (16, 24 or 32 bytes). SoftHSM2 2.6.1's
+    /// `softhsm2-util --import --aes` makes such keys: it reads the key file with `fgets`, so a
+    /// key with a newline or NUL byte is cut short there; the token then answers "invalid
+    /// mechanism" to every encrypt. Generate keys inside the token instead.
+    #[error(
+        "PKCS#11 key {label:?} is {bytes} bytes long, not an AES key of 16, 24 or 32 bytes (was it imported from a file that got truncated?)"
+    )]
+    KeyLength {
+        /// The key label.
+        label: String,
+        /// Its `CKA_VALUE_LEN`.
+        bytes: u64,
+    },
     /// An encrypt/decrypt or session call failed.
     #[error("PKCS#11 operation failed: {0}")]
     Operation(String),
@@ -215,6 +229,24 @@ fn find_slot(context: &Pkcs11, token: &TokenSelector) -> Result<Slot, HsmError> 
     Err(HsmError::TokenNotFound(token.to_string()))
 }
 
+/// Refuses a key whose `CKA_VALUE_LEN` is not an AES key size (see [`HsmError::KeyLength`]).
+fn check_key_length(session: &Session, key: ObjectHandle, label: &str) -> Result<(), HsmError> {
+    let attributes = session
+        .get_attributes(key, &[AttributeType::ValueLen])
+        .map_err(op_error)?;
+    let bytes = attributes.iter().find_map(|attribute| match attribute {
+        Attribute::ValueLen(len) => Some(u64::from(*len)),
+        _ => None,
+    });
+    match bytes {
+        Some(16 | 24 | 32) | None => Ok(()),
+        Some(bytes) => Err(HsmError::KeyLength {
+            label: label.to_string(),
+            bytes,
+        }),
+    }
+}
+
 fn key_template(label: &str) -> Vec<Attribute> {
     vec![
         Attribute::Class(ObjectClass::SECRET_KEY),
@@ -236,7 +268,7 @@ impl Hsm {
             .find_objects(&key_template(&settings.key_label))
             .map_err(op_error)?;
         match found.as_slice() {
-            [_] => {}
+            [key] => check_key_length(&session, *key, &settings.key_label)?,
             [] => {
                 return Err(HsmError::KeyNotFound {
                     label: settings.key_label.clone(),
@@ -545,6 +577,27 @@ mod tests {
             Err(HsmError::BadBlob)
         ));
         drop(hsm);
+
+        // A key of a length AES does not have (as softhsm2-util 2.6.1's import makes from a
+        // key file with a newline in it) is refused at open, not by every later encrypt.
+        let (_context, session) = open_session(&good).unwrap();
+        session
+            .create_object(&[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Encrypt(true),
+                Attribute::Decrypt(true),
+                Attribute::Value(vec![7; 9]),
+                Attribute::Label(b"short-key".to_vec()),
+            ])
+            .unwrap();
+        drop(session);
+        let err = Hsm::open(&settings("strongroom-unit", PIN, "short-key")).unwrap_err();
+        assert!(matches!(err, HsmError::KeyLength { bytes: 9, .. }), "{err}");
+        assert!(err.to_string().contains("short-key"), "{err}");
 
         // Wrong PIN, unknown token, missing library, and the slot selector.
         let err = Hsm::open(&settings("strongroom-unit", "0000-wrong", "unseal-wrap")).unwrap_err();

@@ -1,5 +1,5 @@
-//! t102: HSM auto-unseal on SoftHSM2. A 3-node cluster whose nodes share one SoftHSM2 token
-//! (`[seal.pkcs11]`) is initialized with recovery shares and unseals itself; killed and restarted
+//! t102: HSM auto-unseal on SoftHSM2. A 3-node cluster whose nodes each have their own SoftHSM2
+//! holding the same key (copies of one token; `[seal.pkcs11]`) is initialized with recovery shares and unseals itself; killed and restarted
 //! it comes back unsealed with no operator action; a rekey with recovery shares keeps
 //! auto-unseal working and generate-root takes recovery shares; a wrong PIN is a clear startup
 //! error that never shows the PIN; with the token deleted a restarted node stays sealed and
@@ -71,8 +71,19 @@ fn make_hsm(dir: &Path) -> std::path::PathBuf {
             "t102-so-pin",
         ],
     );
+    // softhsm2-util 2.6.1 (Debian's) reads the key file with `fgets` and takes its `strlen`, so a
+    // key with a newline or NUL byte is imported cut short there (fixed upstream in 90aba385):
+    // the node then refuses the key (t102 once failed ~1 run in 5 on this). Those two bytes are
+    // left out of the test key.
     let key_file = dir.join("aes.key");
-    let key: [u8; 32] = rand::random();
+    let key: [u8; 32] = std::array::from_fn(|_| {
+        loop {
+            let byte: u8 = rand::random();
+            if byte != 0 && byte != b'\n' {
+                break byte;
+            }
+        }
+    });
     std::fs::write(&key_file, key).expect("write key file");
     softhsm(
         &conf,
@@ -172,7 +183,6 @@ async fn read_secret(cluster: &TestCluster, index: usize) -> Value {
     .await
 }
 
-#[ignore = "flaky (2 of 5 runs failed on 2026-11-26: sys/init on an HSM cluster not answering 200 for 60 s, or EncryptInit invalid mechanism at migration); run by name: cargo test --workspace --test cluster -- --ignored t102"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hsm_cluster_unseals_itself_and_recovers_without_the_hsm() {
     assert!(
@@ -204,6 +214,9 @@ async fn hsm_cluster_unseals_itself_and_recovers_without_the_hsm() {
         let init = wait_for("sys/init", Duration::from_secs(60), || async move {
             let body = json!({"recovery_shares": 5, "recovery_threshold": 3});
             let (code, value) = this.call(1, "PUT", "sys/init", Some(body), None).await;
+            if code != 200 {
+                eprintln!("sys/init answered {code}: {value}");
+            }
             (code == 200).then_some(value)
         })
         .await;
@@ -408,7 +421,6 @@ async fn unseal_with_shares(
     last
 }
 
-#[ignore = "flaky (2 of 5 runs failed on 2026-11-26: sys/init on an HSM cluster not answering 200 for 60 s, or EncryptInit invalid mechanism at migration); run by name: cargo test --workspace --test cluster -- --ignored t102"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seal_migrates_from_shamir_to_pkcs11_and_back() {
     assert!(
