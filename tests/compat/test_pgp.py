@@ -7,7 +7,8 @@ OpenPGP message (and `keys` as its hex), never a plaintext share.
 
 The shares and the root token are decrypted exactly as an operator would (`base64 -d | gpg
 -dq`, in a throwaway GnuPG home with the fixture secret keys) and the decrypted shares unseal
-every node through hvac. `gpg` comes from the `gnupg` package that scripts/setup.sh installs;
+every node through hvac. A rekey through hvac with `pgp_keys` and `backup` stores the encrypted
+new shares for `sys.read_backup_keys()`. `gpg` comes from the `gnupg` package that scripts/setup.sh installs;
 without it the test fails rather than skipping the decryption.
 """
 
@@ -30,6 +31,8 @@ from cluster import Cluster, start_cluster, wait_for
 FIXTURES = Path(__file__).parent / "fixtures"
 HOLDERS = ["holder1", "holder2"]
 GPG = shutil.which("gpg")
+#: The decrypted unseal shares, kept by the unseal test for the rekey test after it.
+DECRYPTED: dict[str, list[str]] = {}
 
 
 def public_key(name: str) -> str:
@@ -160,7 +163,41 @@ def test_decrypted_shares_unseal_every_node(
         status = anonymous(node.url).sys.submit_unseal_keys(keys=shares)
         assert status["sealed"] is False
     fresh.root_token = root_token
+    DECRYPTED["shares"] = shares
     leader = fresh.wait_leader()
     fresh.wait_serving(leader)
     me = hvac.Client(url=fresh.nodes[leader].url, token=root_token, timeout=30)
     assert me.auth.token.lookup_self()["data"]["policies"] == ["root"]
+
+
+def test_rekey_with_pgp_keys_and_backup(fresh: Cluster, gnupg_home: Path) -> None:
+    """`sys.start_rekey(pgp_keys=..., backup=True)`, then `sys.read_backup_keys()`: the same
+    encrypted shares by fingerprint; they decrypt to shares; DELETE removes the backup."""
+    shares = DECRYPTED["shares"]
+    leader = fresh.wait_leader()
+    client = hvac.Client(url=fresh.nodes[leader].url, token=fresh.root_token, timeout=30)
+    started = client.sys.start_rekey(
+        secret_shares=2, secret_threshold=2,
+        pgp_keys=[public_key(name) for name in HOLDERS], backup=True,
+    )
+    assert started["backup"] is True and len(started["pgp_fingerprints"]) == 2
+    done = client.sys.rekey_multi(shares, nonce=started["nonce"])
+    assert done["complete"] is True and done["backup"] is True
+    fingerprints = done["pgp_fingerprints"]
+
+    backup = client.sys.read_backup_keys()["data"]
+    assert backup["nonce"] == started["nonce"]
+    for index, fingerprint in enumerate(fingerprints):
+        assert backup["keys"][fingerprint] == [done["keys"][index]]
+        assert backup["keys_base64"][fingerprint] == [done["keys_base64"][index]]
+    new_shares = [gpg_decrypt(gnupg_home, key) for key in done["keys_base64"]]
+    assert all(len(share) > 32 for share in new_shares) and new_shares != shares
+    DECRYPTED["shares"] = new_shares
+
+    # Without a token the backup is refused; after DELETE it is gone.
+    with pytest.raises(exceptions.Forbidden):
+        anonymous(fresh.nodes[leader].url).sys.read_backup_keys()
+    response = client.adapter.delete("/v1/sys/rekey/backup")
+    assert response.status_code == 204
+    with pytest.raises(exceptions.InvalidRequest, match="no backed-up keys"):
+        client.sys.read_backup_keys()
