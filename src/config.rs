@@ -97,8 +97,12 @@ pub struct RaftTuning {
     pub election_timeout_min_ms: u64,
     /// Upper bound of the randomized election timeout.
     pub election_timeout_max_ms: u64,
-    /// Take a snapshot after this many applied entries.
+    /// Take a snapshot after at least this many applied entries...
     pub snapshot_logs_since_last: u64,
+    /// ...and once the log written since the latest snapshot is at least this percentage of
+    /// that snapshot's size (0: entries only). Spaces snapshots out as the state grows, so their
+    /// cost per write stays bounded (see `strongroom_raft::node::snapshot_schedule`).
+    pub snapshot_min_log_percent: u64,
     /// Entries kept after a snapshot (for slow followers).
     pub max_in_snapshot_log_to_keep: u64,
     /// Log entries purged per batch.
@@ -112,6 +116,7 @@ impl Default for RaftTuning {
             election_timeout_min_ms: 1000,
             election_timeout_max_ms: 2000,
             snapshot_logs_since_last: 10_000,
+            snapshot_min_log_percent: 50,
             max_in_snapshot_log_to_keep: 1_000,
             purge_batch_size: 256,
         }
@@ -529,6 +534,10 @@ impl ServerConfig {
             (
                 "raft.snapshot_logs_since_last",
                 raft.snapshot_logs_since_last,
+            ),
+            (
+                "raft.snapshot_min_log_percent",
+                raft.snapshot_min_log_percent,
             ),
             (
                 "raft.max_in_snapshot_log_to_keep",

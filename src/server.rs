@@ -74,6 +74,8 @@ fn node_config(config: &ServerConfig, unsafe_options: UnsafeOptions) -> NodeConf
         election_timeout_min_ms: config.raft.election_timeout_min_ms,
         election_timeout_max_ms: config.raft.election_timeout_max_ms,
         snapshot_logs_since_last: config.raft.snapshot_logs_since_last,
+        // A percentage of at most i64::MAX (validated): precision is irrelevant.
+        snapshot_log_bytes_ratio: config.raft.snapshot_min_log_percent as f64 / 100.0,
         max_in_snapshot_log_to_keep: config.raft.max_in_snapshot_log_to_keep,
         purge_batch_size: config.raft.purge_batch_size,
         unsafe_skip_fsync: unsafe_options.no_fsync,

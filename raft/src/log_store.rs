@@ -11,6 +11,8 @@ use std::ops::Bound;
 use std::ops::RangeBounds;
 use std::sync::Arc;
 use std::sync::Weak;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
 use openraft::LogState;
@@ -45,6 +47,9 @@ pub struct LogStore {
     flusher: mpsc::Sender<IOFlushed<TypeConfig>>,
     /// Whether writes are fsynced (always, except in the harness's deliberately unsafe mode).
     fsync: bool,
+    /// Bytes of entries appended since the store was opened (the snapshot schedule's measure
+    /// of how much was logged since the last snapshot).
+    appended_bytes: Arc<AtomicU64>,
 }
 
 impl LogStore {
@@ -56,7 +61,17 @@ impl LogStore {
         std::thread::Builder::new()
             .name("raft-log-flush".into())
             .spawn(move || flush_loop(&flusher_db, &pending, fsync))?;
-        Ok(LogStore { db, flusher, fsync })
+        Ok(LogStore {
+            db,
+            flusher,
+            fsync,
+            appended_bytes: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The counter of bytes appended since the store was opened.
+    pub(crate) fn appended_bytes(&self) -> Arc<AtomicU64> {
+        self.appended_bytes.clone()
     }
 
     fn get_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, io::Error> {
@@ -209,6 +224,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         for entry in entries {
             batch.put_cf(cf, db::index_key(entry.index()), codec::encode(&entry));
         }
+        self.appended_bytes
+            .fetch_add(batch.size_in_bytes() as u64, Ordering::Relaxed);
         // Written now, so the entries are readable when this returns; durable once the flusher
         // has synced the WAL and completed the callback.
         self.db.write(batch).map_err(db::io_err)?;

@@ -1,13 +1,16 @@
 //! A running store node: opens RocksDB, starts openraft, forms the initial cluster, and offers the
 //! two operations the vault needs: [`RaftNode::propose`] (commit a transaction through the leader,
 //! from any node) and [`RaftNode::read_point`] (a linearizable read point, from any node).
-//! Membership changes (remove a node, add it back) are in [`membership`].
+//! Membership changes (remove a node, add it back) are in [`membership`]; when snapshots are
+//! built, in [`snapshot_schedule`].
 
 pub mod membership;
+pub mod snapshot_schedule;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use openraft::ReadPolicy;
@@ -58,8 +61,11 @@ pub struct NodeConfig {
     pub election_timeout_min_ms: u64,
     /// Upper bound of the randomized election timeout.
     pub election_timeout_max_ms: u64,
-    /// Build a snapshot after this many log entries since the last one.
+    /// Build a snapshot after at least this many log entries since the last one...
     pub snapshot_logs_since_last: u64,
+    /// ...and at least this fraction of the latest snapshot's size in log bytes since it (0:
+    /// entries only). See [`snapshot_schedule`].
+    pub snapshot_log_bytes_ratio: f64,
     /// Log entries kept after a snapshot (the rest are purged).
     pub max_in_snapshot_log_to_keep: u64,
     /// How many log entries are purged at a time.
@@ -111,6 +117,8 @@ pub(crate) struct Storage {
     pub(crate) log_store: LogStore,
     pub(crate) state_machine: StateMachine,
     pub(crate) applied: watch::Receiver<u64>,
+    /// The log store's count of appended bytes.
+    pub(crate) appended_bytes: Arc<AtomicU64>,
 }
 
 /// Opens (creating if needed) the RocksDB under `data_dir/raft` and the snapshot directories.
@@ -121,12 +129,14 @@ pub(crate) fn open_storage(data_dir: &std::path::Path, fsync: bool) -> Result<St
     let (applied_tx, applied) = watch::channel(0u64);
     let log_store = LogStore::new(db.clone(), fsync)?;
     let state_machine = StateMachine::new(db.clone(), dirs.clone(), applied_tx)?;
+    let appended_bytes = log_store.appended_bytes();
     Ok(Storage {
         db,
         dirs,
         log_store,
         state_machine,
         applied,
+        appended_bytes,
     })
 }
 
@@ -162,6 +172,7 @@ impl RaftNode {
             log_store,
             state_machine,
             applied: applied_rx,
+            appended_bytes,
         } = open_storage(&config.data_dir, !config.unsafe_skip_fsync)?;
         let pool = ChannelPool::default();
         let raft_config = openraft::Config {
@@ -169,7 +180,8 @@ impl RaftNode {
             heartbeat_interval: config.heartbeat_interval_ms,
             election_timeout_min: config.election_timeout_min_ms,
             election_timeout_max: config.election_timeout_max_ms,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_logs_since_last),
+            // Snapshots are triggered by `snapshot_schedule`, which also weighs log bytes.
+            snapshot_policy: SnapshotPolicy::Never,
             max_in_snapshot_log_to_keep: config.max_in_snapshot_log_to_keep,
             purge_batch_size: config.purge_batch_size,
             install_snapshot_timeout: 60_000,
@@ -204,6 +216,15 @@ impl RaftNode {
                 Err(err) => return Err(StoreError::Startup(err.to_string())),
             }
         }
+        tokio::spawn(snapshot_schedule::run(
+            raft.clone(),
+            snapshot_schedule::SnapshotSchedule {
+                logs_since_last: config.snapshot_logs_since_last,
+                log_bytes_ratio: config.snapshot_log_bytes_ratio,
+            },
+            appended_bytes,
+            dirs.complete.clone(),
+        ));
         let reader = StoreReader::new(db.clone(), applied_rx.clone());
         Ok(Arc::new_cyclic(|node: &std::sync::Weak<RaftNode>| {
             let node = node.clone();

@@ -62,6 +62,7 @@ impl Cluster {
                 election_timeout_min_ms: 400,
                 election_timeout_max_ms: 800,
                 snapshot_logs_since_last: snapshot_every,
+                snapshot_log_bytes_ratio: 0.5,
                 max_in_snapshot_log_to_keep: 2,
                 purge_batch_size: 1,
                 unsafe_skip_fsync: false,
