@@ -4,9 +4,11 @@
 # 3-node cluster. Prints one table row per run (nemesis, verdict, checker line, run directory).
 #
 #   scripts/jepsen-long.sh [NEMESES] [TIME]     default: "kill pause partition loss clock seal" 5m
+#                                               (also: membership, lose-unsynced)
 #
-# Runs the binaries of a release build copied aside (so a later build cannot change them mid-run);
-# JEPSEN_STORE (default jepsen/store) and JEPSEN_SEED (default 1) as in scripts/jepsen-ci.sh.
+# Runs the binaries of a release build (and the fsync shim lose-unsynced preloads) copied aside,
+# so a later build cannot change them mid-run; JEPSEN_STORE (default jepsen/store) and
+# JEPSEN_SEED (default 1) as in scripts/jepsen-ci.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strongroom-target}"
@@ -17,7 +19,8 @@ seed="${JEPSEN_SEED:-1}"
 
 cargo build --workspace --release --locked || exit 1
 bin="$(mktemp -d)"
-cp "$CARGO_TARGET_DIR/release/strongroom" "$CARGO_TARGET_DIR/release/strongroom-jepsen" "$bin/"
+cp "$CARGO_TARGET_DIR/release/strongroom" "$CARGO_TARGET_DIR/release/strongroom-jepsen" \
+  "$CARGO_TARGET_DIR/release/libstrongroom_fsync_shim.so" "$bin/"
 commit="$(git rev-parse --short HEAD)"
 
 echo "| nemesis | verdict | checkers | run |"

@@ -38,7 +38,8 @@ pub struct RunArgs {
     /// Workloads, comma-separated: register, set, transit, audit (or all).
     #[arg(long, default_value = "register,set,audit")]
     pub workload: String,
-    /// Faults, comma-separated: kill, pause, partition, loss, clock, seal (or all, none).
+    /// Faults, comma-separated: kill, pause, partition, loss, clock, seal, membership,
+    /// lose-unsynced (or all, none).
     #[arg(long, default_value = "kill,pause,partition")]
     pub nemesis: String,
     /// Partition shapes the partition nemesis picks from, comma-separated (or all): isolate-one,

@@ -1,14 +1,20 @@
 //! Cluster control: writes each node's config, starts the processes, initializes the vault
 //! (5 shares, threshold 3), unseals every node, and later kills, pauses, resumes, restarts
 //! (and re-unseals), seals and stops nodes, and removes and re-adds them ([`membership`]).
-//! Waits poll conditions with deadlines. Every audited request the harness makes for itself is a
-//! `control` operation in the history, so the audit checker can account for its record.
+//! With the lose-unsynced nemesis on, each node's data dir is tracked ([`unsynced`]) so a crash
+//! can drop what was never synced; a node that forgets the vault's initialization is recorded
+//! ([`LostInit`]). Waits poll conditions with deadlines. Every audited request the harness makes
+//! for itself is a `control` operation in the history, so the audit checker can account for its
+//! record.
 
 pub mod api;
 pub mod audit_export;
 pub mod membership;
 pub mod node;
+pub mod unsynced;
 
+use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -29,6 +35,8 @@ use self::api::Request;
 use self::node::NodeFiles;
 use self::node::NodeProcess;
 use self::node::ServerOptions;
+use self::unsynced::Loss;
+use self::unsynced::Tracker;
 use crate::history::F;
 use crate::history::Op;
 use crate::history::OpType;
@@ -40,6 +48,34 @@ pub const CONTROL_PROCESS: u64 = 1_000_000;
 /// Unseal shares and threshold used at init.
 const SHARES: usize = 5;
 const THRESHOLD: usize = 3;
+
+/// How long a node may report the vault uninitialized, once it was initialized, before the
+/// harness concludes that the node lost its initialization for good. A node that lost its data
+/// gets it back from a peer that kept it within a second or two; 20 s is generous.
+pub const LOST_INIT_GRACE: Duration = Duration::from_secs(20);
+
+/// A node kept reporting the vault uninitialized after the vault had been initialized: the
+/// acknowledged `sys/init`, and every write after it, are gone from it and from every peer it
+/// could have caught up from.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "node {node} has reported the vault uninitialized for {secs:.0} s although sys/init succeeded: it lost the vault's initialization and every write after it"
+)]
+pub struct LostInit {
+    /// The node.
+    pub node: u64,
+    /// Seconds it has reported uninitialized.
+    pub secs: f64,
+}
+
+/// A node's answer to `sys/seal-status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealStatus {
+    /// Sealed.
+    pub sealed: bool,
+    /// Initialized (assumed when the field is missing).
+    pub initialized: bool,
+}
 
 /// What `sys/init` returned.
 #[derive(Debug, Clone)]
@@ -58,11 +94,17 @@ pub struct Cluster {
     options: ServerOptions,
     files: Vec<NodeFiles>,
     procs: Vec<Mutex<NodeProcess>>,
+    /// Each node's sync log and durable baseline (only with the fsync shim).
+    trackers: Option<Vec<Mutex<Tracker>>>,
     /// The API client.
     pub api: Api,
     recorder: Arc<Recorder>,
     secrets: Mutex<Option<Secrets>>,
     unexpected_exits: Mutex<Vec<String>>,
+    /// Since when each node has reported the vault uninitialized (after init).
+    uninitialized_since: Mutex<HashMap<u64, Instant>>,
+    /// Nodes that lost the vault's initialization ([`LostInit`]).
+    lost_init: Mutex<BTreeMap<u64, String>>,
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or fails after `timeout`.
@@ -107,8 +149,18 @@ impl Cluster {
             files.push(node_files);
         }
         let api_addrs: Vec<String> = addrs.iter().map(|a| a.api.clone()).collect();
+        let trackers = match options.sync_shim {
+            Some(_) => Some(
+                files
+                    .iter()
+                    .map(|f| Tracker::new(f.sync_log.clone(), &f.data_dir).map(Mutex::new))
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+            ),
+            None => None,
+        };
         let cluster = Cluster {
             procs: addrs.iter().map(|_| Mutex::default()).collect(),
+            trackers,
             net,
             options,
             files,
@@ -116,6 +168,8 @@ impl Cluster {
             recorder,
             secrets: Mutex::new(None),
             unexpected_exits: Mutex::new(Vec::new()),
+            uninitialized_since: Mutex::new(HashMap::new()),
+            lost_init: Mutex::new(BTreeMap::new()),
         };
         for id in cluster.ids() {
             cluster.spawn(id)?;
@@ -123,7 +177,43 @@ impl Cluster {
         for id in cluster.ids() {
             cluster.wait_http(id).await?;
         }
+        if cluster.trackers.is_some() {
+            for id in cluster.ids() {
+                cluster.check_sync_shim(id).await?;
+            }
+        }
         Ok(cluster)
+    }
+
+    fn tracker(&self, id: u64) -> Option<MutexGuard<'_, Tracker>> {
+        self.trackers.as_ref().map(|t| {
+            t[(id - 1) as usize]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+        })
+    }
+
+    /// Proves the fsync shim is at work in node `id`'s server (it logged its start and a sync of
+    /// RocksDB's files), waiting up to 10 s for the database to be opened.
+    async fn check_sync_shim(&self, id: u64) -> anyhow::Result<()> {
+        let ready = wait_for(
+            "the fsync shim's log",
+            Duration::from_secs(10),
+            || async move {
+                self.tracker(id)
+                    .and_then(|t| t.check_active().ok())
+                    .map(|_| ())
+            },
+        )
+        .await;
+        if ready.is_err()
+            && let Some(tracker) = self.tracker(id)
+        {
+            tracker
+                .check_active()
+                .with_context(|| format!("node {id}"))?;
+        }
+        Ok(())
     }
 
     /// Node ids, `1..=n`.
@@ -224,42 +314,112 @@ impl Cluster {
 
     /// Whether node `id` reports itself sealed (`None` if it does not answer).
     pub async fn sealed(&self, id: u64) -> Option<bool> {
+        self.seal_status(id).await.map(|s| s.sealed)
+    }
+
+    /// What node `id`'s `sys/seal-status` says (`None` if it does not answer). Once the vault
+    /// is initialized, every answer also updates since when the node has reported it
+    /// uninitialized.
+    pub async fn seal_status(&self, id: u64) -> Option<SealStatus> {
         let request = Request {
             method: "GET",
             path: "sys/seal-status",
             ..Request::default()
         };
         let reply = self.api.call(id, request).await.ok()?;
-        reply.body["sealed"].as_bool()
+        let status = SealStatus {
+            sealed: reply.body["sealed"].as_bool()?,
+            initialized: reply.body["initialized"].as_bool().unwrap_or(true),
+        };
+        if self.secrets().is_some() {
+            let mut since = self
+                .uninitialized_since
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if status.initialized {
+                since.remove(&id);
+            } else {
+                since.entry(id).or_insert_with(Instant::now);
+            }
+        }
+        Some(status)
     }
 
-    /// Unseals node `id` with `THRESHOLD` shares, retrying until it reports unsealed.
+    /// Asks every running node for its seal status (which notes the uninitialized ones).
+    async fn observe_initialization(&self) {
+        for id in self.ids() {
+            if self.is_running(id) && !self.is_paused(id) {
+                self.seal_status(id).await;
+            }
+        }
+    }
+
+    /// Unseals node `id` with `THRESHOLD` shares, retrying until it reports unsealed. A node
+    /// that keeps reporting the vault uninitialized for [`LOST_INIT_GRACE`] after the vault was
+    /// initialized has lost its data and got it from no peer: that is recorded
+    /// ([`Cluster::lost_init`]) and returned as [`LostInit`].
     pub async fn unseal(&self, id: u64, timeout: Duration) -> anyhow::Result<()> {
         let keys = self.secrets().context("not initialized")?.keys_base64;
-        wait_for(&format!("node {id} to unseal"), timeout, || {
-            let keys = keys.clone();
-            async move {
-                if self.sealed(id).await? {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.seal_status(id).await {
+                Some(SealStatus { sealed: false, .. }) => return Ok(()),
+                Some(SealStatus {
+                    initialized: false, ..
+                }) => {
+                    self.observe_initialization().await;
+                    let since = self
+                        .uninitialized_since
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&id)
+                        .copied();
+                    let known = self.lost_init().contains_key(&id);
+                    if let Some(since) = since
+                        && (known || since.elapsed() >= LOST_INIT_GRACE)
+                    {
+                        let lost = LostInit {
+                            node: id,
+                            secs: since.elapsed().as_secs_f64(),
+                        };
+                        self.lost_init
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .entry(id)
+                            .or_insert_with(|| lost.to_string());
+                        return Err(lost.into());
+                    }
+                }
+                Some(SealStatus { sealed: true, .. }) => {
                     for key in keys.iter().take(THRESHOLD) {
                         // Recorded like any control request: the server audits unseal attempts
                         // (a sealed node answers without a request id and commits the record
                         // when it unseals), so the audit checker must know of each one.
                         let body = Some(json!({"key": key}));
-                        let reply = self
-                            .control(id, "PUT", "sys/unseal", body, "unseal")
-                            .await
-                            .ok()?;
+                        let Ok(reply) = self.control(id, "PUT", "sys/unseal", body, "unseal").await
+                        else {
+                            break;
+                        };
                         if reply.body["sealed"] == Value::Bool(false) {
-                            return Some(());
+                            return Ok(());
                         }
                     }
-                    None
-                } else {
-                    Some(())
                 }
+                None => {}
             }
-        })
-        .await
+            if Instant::now() >= deadline {
+                bail!("timed out after {timeout:?} waiting for node {id} to unseal");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Nodes found to have lost the vault's initialization, with what was seen.
+    pub fn lost_init(&self) -> BTreeMap<u64, String> {
+        self.lost_init
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The leader's id as the first node that knows one reports it.
@@ -297,6 +457,31 @@ impl Cluster {
     /// SIGKILLs node `id` (expected: not reported as a crash).
     pub fn kill(&self, id: u64) {
         self.process(id).kill();
+    }
+
+    /// SIGKILLs every node of `ids` before reaping any, so none outlives the others by more
+    /// than the time it takes to send the signals.
+    pub fn crash(&self, ids: &[u64]) {
+        for &id in ids {
+            let _ = self.process(id).signal(Signal::SIGKILL);
+        }
+        for &id in ids {
+            self.process(id).kill();
+        }
+    }
+
+    /// Simulates a power failure on node `id`, which must be down: its data dir is cut to what
+    /// its syncs made durable ([`unsynced`]).
+    pub fn lose_unsynced(&self, id: u64) -> anyhow::Result<Loss> {
+        if self.is_running(id) {
+            bail!("node {id} is still running");
+        }
+        let mut tracker = self
+            .tracker(id)
+            .context("the fsync shim is not enabled (lose-unsynced nemesis off)")?;
+        tracker
+            .lose_unsynced()
+            .with_context(|| format!("node {id}"))
     }
 
     /// SIGSTOPs node `id`.

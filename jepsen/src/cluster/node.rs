@@ -1,6 +1,7 @@
-//! One node: its files (config, data dir, log, faketime file) and its process. The process is
-//! started through the network's exec prefix (`ip netns exec srj-nK`, which execs, so the PID
-//! is the server's own), signalled by PID only, and reaped by the harness.
+//! One node: its files (config, data dir, log, faketime file, sync log) and its process. The
+//! process is started through the network's exec prefix (`ip netns exec srj-nK`, which execs, so
+//! the PID is the server's own), with the preloads the nemeses need (libfaketime, the fsync
+//! shim), signalled by PID only, and reaped by the harness.
 
 use std::fs;
 use std::fs::OpenOptions;
@@ -15,6 +16,7 @@ use anyhow::Context;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+use super::unsynced;
 use crate::net::NodeAddrs;
 
 /// How to start the server.
@@ -28,6 +30,8 @@ pub struct ServerOptions {
     pub unsafe_no_fsync: bool,
     /// libfaketime to preload (the clock nemesis), if enabled.
     pub faketime_lib: Option<PathBuf>,
+    /// The fsync shim to preload (the lose-unsynced nemesis), if enabled.
+    pub sync_shim: Option<PathBuf>,
 }
 
 /// A node's files.
@@ -43,6 +47,8 @@ pub struct NodeFiles {
     pub log: PathBuf,
     /// The libfaketime offset file (`+0`, `-30`, ...).
     pub faketime: PathBuf,
+    /// The fsync shim's event log ([`super::unsynced`]).
+    pub sync_log: PathBuf,
 }
 
 impl NodeFiles {
@@ -54,6 +60,7 @@ impl NodeFiles {
             config: dir.join("node.toml"),
             log: dir.join("node.log"),
             faketime: dir.join("faketime"),
+            sync_log: dir.join("sync.log"),
             dir,
         }
     }
@@ -126,15 +133,27 @@ impl NodeProcess {
         if options.unsafe_no_fsync {
             command.arg("--unsafe-no-fsync");
         }
+        let mut preload = Vec::new();
         if let Some(lib) = &options.faketime_lib {
             if !files.faketime.exists() {
                 fs::write(&files.faketime, "+0\n")?;
             }
+            preload.push(lib.display().to_string());
             command
-                .env("LD_PRELOAD", lib)
                 .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
                 .env("FAKETIME_TIMESTAMP_FILE", &files.faketime)
                 .env("FAKETIME_NO_CACHE", "1");
+        }
+        if let Some(lib) = &options.sync_shim {
+            // The shim compares canonical paths, so the data dir must exist to be resolved.
+            fs::create_dir_all(&files.data_dir)?;
+            preload.push(lib.display().to_string());
+            command
+                .env(unsynced::ENV_LOG, &files.sync_log)
+                .env(unsynced::ENV_DIR, fs::canonicalize(&files.data_dir)?);
+        }
+        if !preload.is_empty() {
+            command.env("LD_PRELOAD", preload.join(":"));
         }
         self.child = Some(command.spawn().context("spawning strongroom server")?);
         self.paused = false;

@@ -3,8 +3,9 @@
 //! ends; then [`heal_all`] undoes anything left (network, pauses, dead or sealed nodes,
 //! clocks). Each fault's start and stop goes to the nemesis log.
 //!
-//! Not here (see README): lose-unfsynced-writes (needs a FUSE layer that drops unsynced data at
-//! kill time).
+//! `lose-unsynced` is a power failure: it SIGKILLs every node, or a majority, at once and cuts
+//! each one's data dir to what its fsync calls made durable (the model and its limits are in
+//! [`crate::cluster::unsynced`]; the fsync shim preloaded into the servers logs the calls).
 
 pub mod log;
 pub mod partition;
@@ -19,6 +20,7 @@ use tokio::time::Instant;
 
 use self::log::NemesisLog;
 use crate::cluster::Cluster;
+use crate::cluster::LostInit;
 use crate::rng::Rng;
 
 /// A fault selectable with `--nemesis`.
@@ -39,11 +41,14 @@ pub enum Fault {
     Seal,
     /// Remove a follower from the Raft membership through the API, add it back later.
     Membership,
+    /// Power failure: SIGKILL every node or a majority at once, drop every write not fsynced,
+    /// restart and unseal them later.
+    LoseUnsynced,
 }
 
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 8] = [
         Fault::Kill,
         Fault::Pause,
         Fault::Partition,
@@ -51,6 +56,7 @@ impl Fault {
         Fault::Clock,
         Fault::Seal,
         Fault::Membership,
+        Fault::LoseUnsynced,
     ];
 
     /// The fault's name.
@@ -63,6 +69,7 @@ impl Fault {
             Fault::Clock => "clock",
             Fault::Seal => "seal",
             Fault::Membership => "membership",
+            Fault::LoseUnsynced => "lose-unsynced",
         }
     }
 
@@ -76,7 +83,7 @@ impl Fault {
                 _ => match Fault::ALL.iter().find(|f| f.name() == name) {
                     Some(fault) => faults.push(*fault),
                     None => bail!(
-                        "unknown nemesis {name:?} (known: kill, pause, partition, loss, clock, seal, membership, all, none)"
+                        "unknown nemesis {name:?} (known: kill, pause, partition, loss, clock, seal, membership, lose-unsynced, all, none)"
                     ),
                 },
             }
@@ -138,6 +145,19 @@ async fn targets(cluster: &Cluster, rng: &mut Rng) -> Vec<u64> {
     ids
 }
 
+/// Nodes a power failure hits: every node (60 %), else a random majority. Losing unsynced
+/// writes on a minority cannot lose an acknowledged write in Raft (the majority still has it),
+/// so the target is never a minority.
+fn crash_targets(cluster: &Cluster, rng: &mut Rng) -> Vec<u64> {
+    let mut ids = cluster.ids();
+    if !rng.chance(0.6) {
+        rng.shuffle(&mut ids);
+        ids.truncate(ids.len() / 2 + 1);
+        ids.sort_unstable();
+    }
+    ids
+}
+
 async fn start(
     fault: Fault,
     cluster: &Cluster,
@@ -153,6 +173,30 @@ async fn start(
                 cluster.kill(id);
             }
             log.log(name, "start", &nodes, json!(null));
+            Ok(Active::Killed(nodes))
+        }
+        Fault::LoseUnsynced => {
+            let nodes = crash_targets(cluster, rng);
+            cluster.crash(&nodes);
+            let mut lost = Vec::new();
+            let mut failures = Vec::new();
+            for &id in &nodes {
+                match cluster.lose_unsynced(id) {
+                    // Per node: files kept, truncated (path, from, to) and deleted (path,
+                    // size), and the bytes each removed.
+                    Ok(loss) => {
+                        let mut entry = serde_json::to_value(&loss).unwrap_or_default();
+                        entry["node"] = json!(id);
+                        lost.push(entry);
+                    }
+                    Err(err) => failures.push(format!("{err:#}")),
+                }
+            }
+            log.log(name, "start", &nodes, json!({"lost": lost}));
+            if !failures.is_empty() {
+                // The nodes are down: still restart them when the hold ends.
+                log.log(name, "error", &nodes, json!({"error": failures.join("; ")}));
+            }
             Ok(Active::Killed(nodes))
         }
         Fault::Pause => {
@@ -251,10 +295,14 @@ async fn stop(
                 cluster.spawn(id)?;
             }
             log.log(name, "stop", &nodes, json!(null));
+            // Every node gets its chance to come back even if one does not.
+            let mut first_error = None;
             for &id in &nodes {
-                cluster.restart(id).await?;
+                if let Err(err) = cluster.restart(id).await {
+                    first_error.get_or_insert(err);
+                }
             }
-            return Ok(());
+            return first_error.map_or(Ok(()), Err);
         }
         Active::Paused(nodes) => {
             for &id in &nodes {
@@ -337,7 +385,9 @@ pub async fn run(
 }
 
 /// Undoes every fault: network healed, paused nodes resumed, clocks reset, dead nodes
-/// restarted, every node unsealed, removed nodes added back.
+/// restarted, every node unsealed, removed nodes added back. A node that lost the vault's
+/// initialization ([`LostInit`], a finding the liveness checker reports) cannot be unsealed:
+/// it is left sealed, and membership is not repaired then (the vault that would answer is gone).
 pub async fn heal_all(cluster: &Cluster, log: &NemesisLog, clocks: bool) -> anyhow::Result<()> {
     cluster.net().heal()?;
     for id in cluster.ids() {
@@ -348,9 +398,21 @@ pub async fn heal_all(cluster: &Cluster, log: &NemesisLog, clocks: bool) -> anyh
     }
     cluster.reap_unexpected();
     for id in cluster.ids() {
-        cluster.restart(id).await?;
+        if let Err(err) = cluster.restart(id).await
+            && err.downcast_ref::<LostInit>().is_none()
+        {
+            return Err(err);
+        }
     }
-    cluster.ensure_voters().await?;
-    log.log("heal", "stop", &cluster.ids(), json!(null));
+    let lost = cluster.lost_init();
+    if lost.is_empty() {
+        cluster.ensure_voters().await?;
+    }
+    let detail = if lost.is_empty() {
+        json!(null)
+    } else {
+        json!({"lost_init": lost.values().collect::<Vec<_>>()})
+    };
+    log.log("heal", "stop", &cluster.ids(), detail);
     Ok(())
 }

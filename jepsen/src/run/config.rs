@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::cli::RunArgs;
 use crate::cli::parse_range_ms;
+use crate::cluster::unsynced::SHIM_FILE;
 use crate::nemesis::Fault;
 use crate::nemesis::Timing;
 use crate::nemesis::partition;
@@ -35,6 +36,8 @@ pub struct RunConfig {
     pub server_bin: PathBuf,
     /// libfaketime, when the clock fault is on.
     pub faketime_lib: Option<PathBuf>,
+    /// The fsync shim, when the lose-unsynced fault is on.
+    pub sync_shim: Option<PathBuf>,
     /// The git commit of the workspace, if known.
     pub git_commit: Option<String>,
     /// The options as given.
@@ -63,6 +66,30 @@ const FAKETIME_PATHS: [&str; 3] = [
     "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
     "/usr/lib/faketime/libfaketime.so.1",
 ];
+
+/// The fsync shim of the lose-unsynced nemesis: next to the `strongroom` binary, else next to
+/// this harness (an unsafe server copied aside has no shim beside it; the one this workspace
+/// built fits any server).
+fn find_sync_shim(bin_dir: &Path) -> anyhow::Result<PathBuf> {
+    let own_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf));
+    let candidates: Vec<PathBuf> = std::iter::once(bin_dir.to_path_buf())
+        .chain(own_dir)
+        .map(|dir| dir.join(SHIM_FILE))
+        .collect();
+    match candidates.iter().find(|p| p.is_file()) {
+        Some(found) => Ok(found.canonicalize()?),
+        None => bail!(
+            "the lose-unsynced nemesis needs the fsync shim {SHIM_FILE}, not found at {}: build it (cargo build --workspace)",
+            candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    }
+}
 
 fn parse_workloads(text: &str) -> anyhow::Result<Vec<Workload>> {
     let mut out = Vec::new();
@@ -156,6 +183,11 @@ impl RunConfig {
         } else {
             None
         };
+        let sync_shim = if faults.contains(&Fault::LoseUnsynced) {
+            Some(find_sync_shim(&bin_dir)?)
+        } else {
+            None
+        };
         let test = args.name.clone().unwrap_or_else(|| {
             let w: Vec<&str> = workloads.iter().map(|w| w.name()).collect();
             let f: Vec<&str> = faults.iter().map(|f| f.name()).collect();
@@ -186,6 +218,7 @@ impl RunConfig {
             net,
             server_bin,
             faketime_lib,
+            sync_shim,
             git_commit: git_commit(&workspace_root()),
             args: args.clone(),
         })
@@ -232,6 +265,7 @@ impl RunConfig {
             "ops_per_key": a.ops_per_key,
             "server_bin": self.server_bin,
             "faketime_lib": self.faketime_lib,
+            "sync_shim": self.sync_shim,
             "git_commit": self.git_commit,
         })
     }

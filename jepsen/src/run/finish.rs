@@ -80,13 +80,23 @@ pub async fn final_phase(
 ) -> anyhow::Result<Facts> {
     let healed_at = Instant::now();
     nemesis::heal_all(cluster, log, config.faults.contains(&Fault::Clock)).await?;
-    let converged = converge(cluster).await;
+    // Nodes that lost the vault's initialization serve nothing: they are not waited for, and
+    // not read from (their audit journal is reported as not exportable).
+    let lost = cluster.lost_init();
+    let converged = lost.is_empty() && converge(cluster).await;
     let mut liveness = Liveness {
         converged,
         converge_secs: healed_at.elapsed().as_secs_f64(),
+        lost_init: lost.values().cloned().collect(),
         ..Liveness::default()
     };
-    for id in cluster.ids() {
+    let serving: Vec<u64> = cluster
+        .ids()
+        .into_iter()
+        .filter(|id| !lost.contains_key(id))
+        .collect();
+    liveness.unrecovered_nodes.extend(lost.keys());
+    for &id in &serving {
         let path = format!("secret/data/jepsen-liveness/n{id}");
         let ok = crate::cluster::wait_for(&format!("node {id} to serve"), RECOVER, || {
             let path = path.clone();
@@ -112,7 +122,7 @@ pub async fn final_phase(
             liveness.unrecovered_nodes.push(id);
         }
     }
-    for id in cluster.ids() {
+    for &id in &serving {
         let process = FINAL_PROCESS + id;
         if config.workloads.contains(&Workload::Set) {
             retry_read(|| set::read(ctx, id, process, "final")).await;
@@ -125,13 +135,23 @@ pub async fn final_phase(
         }
     }
     if config.workloads.contains(&Workload::Transit) {
-        transit::final_decrypts(ctx, &cluster.ids(), transit_shared).await;
+        transit::final_decrypts(ctx, &serving, transit_shared).await;
     }
     let journals = if config.workloads.contains(&Workload::Audit) {
-        converge(cluster).await;
+        if lost.is_empty() {
+            converge(cluster).await;
+        }
         let mut journals = Vec::new();
         let mut target = None;
         for id in cluster.ids() {
+            if let Some(why) = lost.get(&id) {
+                journals.push(Journal {
+                    node: id,
+                    error: Some(format!("not exported: {why}")),
+                    ..Journal::default()
+                });
+                continue;
+            }
             journals.push(
                 cluster
                     .export_audit(id, &dir.join("audit"), &mut target)
@@ -234,6 +254,8 @@ pub fn finish(
                 ..j.clone()
             })
             .collect();
+        // (No export may have created it: every node can have lost its journal.)
+        std::fs::create_dir_all(dir.join("audit"))?;
         std::fs::write(
             dir.join("audit").join("journals.json"),
             serde_json::to_string_pretty(&meta)?,

@@ -48,6 +48,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<i32> {
         unsafe_local_reads: config.args.unsafe_local_reads,
         unsafe_no_fsync: config.args.unsafe_no_fsync,
         faketime_lib: config.faketime_lib.clone(),
+        sync_shim: config.sync_shim.clone(),
     };
     let cluster = Cluster::start(&dir, net, options, recorder.clone(), config.args.op_timeout)
         .await

@@ -73,9 +73,20 @@ fn liveness_failures_are_caught() {
     assert_caught(&result, "unavailable-after-heal");
     let panic = Liveness {
         panics: vec!["node 1: panicked at".into()],
-        ..good
+        ..good.clone()
     };
     assert_caught(&liveness::check(&panic), "panic");
+    let forgotten = Liveness {
+        lost_init: vec!["node 2 has reported the vault uninitialized for 20 s".into()],
+        ..good
+    };
+    assert_caught(&liveness::check(&forgotten), "lost-init");
+    // Stored before the field existed: still readable, nothing lost.
+    let old: Liveness = serde_json::from_str(
+        r#"{"converged":true,"converge_secs":1.0,"recovered_nodes":[1],"unrecovered_nodes":[],"unexpected_exits":[],"panics":[]}"#,
+    )
+    .unwrap();
+    assert!(old.lost_init.is_empty());
 }
 
 #[test]
