@@ -32,6 +32,11 @@ pub(crate) const CF_SM_META: &str = "sm_meta";
 
 const ALL_CFS: [&str; 5] = [CF_LOGS, CF_LOG_META, CF_KV, CF_JOURNAL, CF_SM_META];
 
+/// WAL size past which RocksDB flushes the memtables holding the oldest WAL file.
+const MAX_TOTAL_WAL_BYTES: u64 = 128 << 20;
+/// Memory for all memtables together.
+const MEMTABLES_BYTES: usize = 128 << 20;
+
 /// Opens (creating if needed) the node's database at `path` with every column family.
 pub(crate) fn open(path: &Path) -> Result<Arc<DB>, io::Error> {
     let mut options = Options::default();
@@ -42,6 +47,14 @@ pub(crate) fn open(path: &Path) -> Result<Arc<DB>, io::Error> {
     options.set_max_log_file_size(4 << 20);
     // The default, stated because the unsynced state-machine applies depend on it (module docs).
     options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::PointInTime);
+    // One WAL serves every column family, and a WAL file is kept until every family's memtable
+    // holding part of it is flushed: the rarely written families (metadata) kept the WAL
+    // growing to RocksDB's default bound, four times all write buffers (~2.5 GB here), which
+    // took disk and was replayed at every restart. Past this size the oldest memtables are
+    // flushed (safe for the unsynced applies: a flush syncs the WAL first, module docs).
+    options.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
+    // All memtables together, whatever the number of families: bounds their share of memory.
+    options.set_db_write_buffer_size(MEMTABLES_BYTES);
     let cfs = ALL_CFS
         .iter()
         .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
