@@ -8,7 +8,8 @@
 # Strongroom HTTP and Strongroom gRPC row by row, then the 1M-secret memory test, and writes
 # OUT_DIR/report.md, OUT_DIR/results.json and OUT_DIR/latency.svg (default OUT_DIR: bench-results).
 # Needs etcd (Debian `etcd-server`) and protoc (for the etcd-client crate): scripts/setup.sh
-# installs both. About 10 minutes on 2 cores once the release build exists.
+# installs both. About 14 minutes on 2 cores once the release build exists (rows about 6, the
+# memory test about 8); `--memory-secrets 0` skips the memory test.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,7 +27,7 @@ uptime
   --out "$out" \
   --strongroom-bin "$bin/strongroom" \
   --etcd-bin "$(command -v etcd)" \
-  --warmup 2 --duration 10 \
+  --warmup 1 --duration 8 \
   "$@"
 uptime
 echo "report: $out/report.md"
