@@ -98,7 +98,8 @@ pub struct RunArgs {
     /// Time budget of the linearizability search.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub wgl_budget: Duration,
-    /// Keep node data directories (they are deleted after the leak scan otherwise).
+    /// Keep node data directories, and what lose-unsynced cut from them (both are deleted after
+    /// the leak scan otherwise).
     #[arg(long)]
     pub keep_data: bool,
 }

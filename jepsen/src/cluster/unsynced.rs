@@ -12,6 +12,7 @@
 //! - `rename A B` moves A's durable size to B (B's old content is gone); if A had none, B has
 //!   none. `exchange A B` swaps them. `unlink P` forgets P.
 //! - At the crash every regular file is truncated to its durable size, or deleted if it has none.
+//!   What is cut away is kept beside the data dir (`lost.<n>/`) for investigation.
 //!
 //! The baseline is taken when a node is first started and again right after each simulated power
 //! failure (the truncated state is what a machine boots with). A plain process restart (the
@@ -28,6 +29,9 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
+use std::io::Read;
+use std::io::Seek;
+use std::io::SeekFrom;
 use std::path::Path;
 use std::path::PathBuf;
 
@@ -164,25 +168,36 @@ pub struct Loss {
 }
 
 /// Cuts every regular file under `dir` down to its size in `durable`, deleting files it lacks.
-pub fn apply(dir: &Path, durable: &Sizes) -> io::Result<Loss> {
+/// What is cut away is kept under `lost` (a deleted file as itself, a truncated one's tail as
+/// `<path>.from-<offset>`), for whoever investigates a verdict.
+pub fn apply(dir: &Path, durable: &Sizes, lost: &Path) -> io::Result<Loss> {
     let mut loss = Loss::default();
     for (path, size) in scan(dir)? {
-        let shown = path
-            .strip_prefix(dir)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
+        let relative = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
+        let shown = relative.display().to_string();
+        let kept = lost.join(&relative);
+        if let Some(parent) = kept.parent() {
+            fs::create_dir_all(parent)?;
+        }
         match durable.get(&path) {
             None => {
-                fs::remove_file(&path)?;
+                fs::rename(&path, &kept).or_else(|_| {
+                    fs::copy(&path, &kept)?;
+                    fs::remove_file(&path)
+                })?;
                 loss.bytes_deleted += size;
                 loss.deleted.push((shown, size));
             }
             Some(&keep) if size > keep => {
-                fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)?
-                    .set_len(keep)?;
+                let mut file = fs::OpenOptions::new().read(true).write(true).open(&path)?;
+                let mut tail = Vec::new();
+                file.seek(SeekFrom::Start(keep))?;
+                file.read_to_end(&mut tail)?;
+                fs::write(
+                    kept.with_file_name(format!("{}.from-{keep}", shown_name(&relative))),
+                    tail,
+                )?;
+                file.set_len(keep)?;
                 loss.bytes_truncated += size - keep;
                 loss.truncated.push((shown, size, keep));
             }
@@ -191,6 +206,26 @@ pub fn apply(dir: &Path, durable: &Sizes) -> io::Result<Loss> {
         }
     }
     Ok(loss)
+}
+
+fn shown_name(relative: &Path) -> String {
+    relative
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Removes the `lost.<n>/` directories under a node's directory (with its data dir, after a
+/// run that does not keep data).
+pub fn remove_lost(node_dir: &Path) {
+    let Ok(entries) = fs::read_dir(node_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with("lost.") {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// One node's sync log and durable baseline.
@@ -256,15 +291,21 @@ impl Tracker {
         Ok(())
     }
 
+    /// Where the bytes cut away at the `n`th power failure are kept (`nodes/nK/lost.<n>/`).
+    fn lost_dir(&self, n: u32) -> PathBuf {
+        self.log.with_file_name(format!("lost.{n}"))
+    }
+
     /// Simulates a power failure of a node whose process is dead: replays the log over the
-    /// baseline, cuts the data directory to what survived, keeps the log as `sync.<n>.log`, and
-    /// takes the result as the new baseline.
+    /// baseline, cuts the data directory to what survived (keeping what was cut under
+    /// `lost.<n>/`), keeps the log as `sync.<n>.log`, and takes the result as the new baseline.
     pub fn lose_unsynced(&mut self) -> anyhow::Result<Loss> {
         let events = self.events()?;
         let durable = replay(&self.baseline, &events);
-        let loss = apply(&self.dir, &durable)
-            .with_context(|| format!("cutting {} to its synced state", self.dir.display()))?;
         self.losses += 1;
+        let lost = self.lost_dir(self.losses);
+        let loss = apply(&self.dir, &durable, &lost)
+            .with_context(|| format!("cutting {} to its synced state", self.dir.display()))?;
         if self.log.exists() {
             let kept = self.log.with_file_name(format!("sync.{}.log", self.losses));
             fs::rename(&self.log, &kept)?;
@@ -388,6 +429,9 @@ mod tests {
 
         let loss = tracker.lose_unsynced().expect("lose");
         assert_eq!(len(&wal), Some(90));
+        let lost = root.path().join("lost.1");
+        assert_eq!(len(&lost.join("raft/000001.log.from-90")), Some(30));
+        assert_eq!(len(&lost.join("raft/000002.log")), Some(33));
         assert_eq!(len(&dir.join("snapshots/snap-9")), Some(40));
         assert_eq!(len(&dir.join("raft/000002.log")), None);
         assert_eq!(len(&dir.join("raft/OPTIONS-1")), None);
@@ -437,10 +481,11 @@ mod tests {
     #[test]
     fn a_file_shorter_than_its_durable_size_is_left_alone() {
         let root = tempfile::tempdir().expect("tempdir");
-        write(&root.path().join("f"), 5);
-        let durable: Sizes = [(root.path().join("f"), 9)].into_iter().collect();
-        let loss = apply(root.path(), &durable).expect("apply");
+        let data = root.path().join("data");
+        write(&data.join("f"), 5);
+        let durable: Sizes = [(data.join("f"), 9)].into_iter().collect();
+        let loss = apply(&data, &durable, &root.path().join("lost")).expect("apply");
         assert_eq!(loss.shorter, vec![("f".to_string(), 5, 9)]);
-        assert_eq!(len(&root.path().join("f")), Some(5));
+        assert_eq!(len(&data.join("f")), Some(5));
     }
 }

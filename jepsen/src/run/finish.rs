@@ -236,6 +236,7 @@ pub fn finish(
     if !config.args.keep_data {
         for id in cluster.ids() {
             let _ = std::fs::remove_dir_all(&cluster.files(id).data_dir);
+            crate::cluster::unsynced::remove_lost(&cluster.files(id).dir);
         }
     }
     std::fs::write(
