@@ -189,6 +189,14 @@ impl RaftNode {
             // membership without knowing it) asks first and raises its term only if a quorum
             // would vote for it, so it cannot depose a healthy leader when it comes back.
             enable_pre_vote: Some(true),
+            // A restarted leader must be elected again, in a higher term. openraft's default
+            // restores it in its old term; but a leader replicates entries before its own fsync,
+            // so a crash can cut entries from its log that a follower kept, and the restored
+            // leader then writes different entries under the same (term, index): the follower
+            // takes them for the ones it has and applies its old content (divergent audit
+            // journals in the lose-unsynced fault-injection run; regression test
+            // a_restarted_leader_is_not_restored_in_its_old_term).
+            enable_leader_restore: Some(false),
             ..Default::default()
         }
         .validate()
