@@ -193,7 +193,7 @@ impl RaftNode {
             // restores it in its old term; but a leader replicates entries before its own fsync,
             // so a crash can cut entries from its log that a follower kept, and the restored
             // leader then writes different entries under the same (term, index): the follower
-            // takes them for the ones it has and applies its old content (divergent audit
+            // takes them for the ones it has and applies its old content (divergent
             // journals in the lose-unsynced fault-injection run; regression test
             // a_restarted_leader_is_not_restored_in_its_old_term).
             enable_leader_restore: Some(false),

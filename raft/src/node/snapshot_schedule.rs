@@ -1,12 +1,12 @@
 //! When a node builds a snapshot: after `snapshot_logs_since_last` log entries *and* after as
 //! many log bytes as a fraction (`snapshot_log_bytes_ratio`) of its latest snapshot's size.
 //!
-//! A snapshot is a full copy of the state machine (every key and the whole audit journal), so
-//! with a fixed entry count (openraft's `LogsSinceLast`) its cost per entry grows with the state:
-//! at a million secrets each snapshot rewrote ~1.5 GB every 10,000 entries, and snapshot writes
-//! filled the disk before the memory test could finish. Making the log since the last snapshot
-//! at least a fixed fraction of the snapshot's size spaces snapshots geometrically while the
-//! state grows, so every logged byte pays for at most `1 / ratio` bytes of snapshot, and the
+//! A snapshot is a full copy of the state machine (every key and the whole journal), so with a
+//! fixed entry count (openraft's `LogsSinceLast`) its cost per entry grows with the state: at a
+//! million keys each snapshot rewrote ~1.5 GB every 10,000 entries, and snapshot writes filled
+//! the disk of a three-node benchmark before it got there. Making the log since the last
+//! snapshot at least a fixed fraction of the snapshot's size spaces snapshots geometrically while
+//! the state grows, so every logged byte pays for at most `1 / ratio` bytes of snapshot, and the
 //! log kept on disk stays within `ratio` times the snapshot. openraft runs with
 //! `SnapshotPolicy::Never`; this task calls `trigger().snapshot()`.
 
