@@ -44,11 +44,8 @@ fn softhsm(conf: &Path, args: &[&str]) {
     assert!(out.status.success(), "softhsm2-util {args:?}: {out:?}");
 }
 
-/// A SoftHSM2 config with its own token dir, a token, and an AES-256 key labelled KEY_LABEL
-/// (imported from random bytes that are deleted right after).
-fn make_hsm(dir: &Path) -> std::path::PathBuf {
-    let tokens = dir.join("tokens");
-    std::fs::create_dir_all(&tokens).expect("token dir");
+/// Writes `dir/softhsm2.conf` naming `tokens` as the token dir; returns its path.
+fn softhsm_conf(dir: &Path, tokens: &Path) -> std::path::PathBuf {
     let conf = dir.join("softhsm2.conf");
     std::fs::write(
         &conf,
@@ -58,6 +55,15 @@ fn make_hsm(dir: &Path) -> std::path::PathBuf {
         ),
     )
     .expect("write softhsm2.conf");
+    conf
+}
+
+/// A SoftHSM2 config with its own token dir, a token, and an AES-256 key labelled KEY_LABEL
+/// (imported from random bytes that are deleted right after).
+fn make_hsm(dir: &Path) -> std::path::PathBuf {
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).expect("token dir");
+    let conf = softhsm_conf(dir, &tokens);
     softhsm(
         &conf,
         &[
@@ -114,16 +120,10 @@ fn hsm_per_node(dir: &Path, nodes: u64) -> Vec<String> {
             let own = dir.join(format!("node{id}"));
             let tokens = own.join("tokens");
             copy_dir(&dir.join("tokens"), &tokens);
-            let conf = own.join("softhsm2.conf");
-            std::fs::write(
-                &conf,
-                format!(
-                    "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                    tokens.display()
-                ),
-            )
-            .expect("write softhsm2.conf");
-            conf.to_str().expect("utf-8 path").to_string()
+            softhsm_conf(&own, &tokens)
+                .to_str()
+                .expect("utf-8 path")
+                .to_string()
         })
         .collect()
 }
